@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Both set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test test-fast test-slow lint format bench vectors tables clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup lint
+	$(PY) -m pytest -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+demo: setup
+	$(PY) -m tools.demo
+
+bench: setup
+	$(PY) bench/protocol_bench.py
+
+# Regenerate the pinned vectors and the precomputed tables (normally never needed: both are
+# committed and the test suite checks them against a fresh derivation).
+vectors: setup
+	$(PY) -m tools.gen_vectors
+
+tables: setup
+	$(PY) -m tools.gen_tables
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
