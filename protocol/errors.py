@@ -97,3 +97,46 @@ class PolicyError(ProtocolError):
 
 class NoTariffCell(PolicyError):
     code = "no_tariff_cell"
+
+
+# --- statements and openings -------------------------------------------------------------
+class ObuMismatch(ProtocolError):
+    """The message names a different OBU than the key that signed it."""
+
+    code = "obu_mismatch"
+
+
+class ChallengeMismatch(ProtocolError):
+    """An Opening does not answer the Challenge it claims to (id, OBU, statement, segment)."""
+
+    code = "challenge_mismatch"
+
+
+class PriceMismatch(ProtocolError):
+    """An opened segment's price is not the tariff price of its own record."""
+
+    code = "price_mismatch"
+
+
+class CellMismatch(ProtocolError):
+    """An opened segment's zone or time band disagrees with its own trace under the policy."""
+
+    code = "cell_mismatch"
+
+
+class DistanceMismatch(ProtocolError):
+    """An opened segment claims less distance than its own trace covers."""
+
+    code = "distance_mismatch"
+
+
+class ImplausibleTrace(ProtocolError):
+    """An opened trace is physically impossible (speed, time order, outside the segment)."""
+
+    code = "implausible_trace"
+
+
+class NotOnTrace(ProtocolError):
+    """A sighting's position is not on the opened trace within the tolerance at that time."""
+
+    code = "not_on_trace"

@@ -1,4 +1,4 @@
-"""The protocol contract suite, run under the real MicroPython unix port.
+"""The dual-interpreter suites (tests/contract, tests/firmware) under the real MicroPython port.
 
 Each contract module is one pytest case, so a failure names the module and prints what
 MicroPython printed.
@@ -12,13 +12,17 @@ import pytest
 
 from tests.conftest import REPO
 
-MODULES = sorted(p.stem for p in (REPO / "tests" / "contract").glob("test_*.py"))
+# Test folders whose modules run under both interpreters.
+DUAL_DIRS = ("tests/contract", "tests/firmware")
+MODULES = sorted(
+    (d, p.stem) for d in DUAL_DIRS for p in (REPO / d).glob("test_*.py")
+)
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_contract_module_passes_under_micropython(micropython: str, module: str) -> None:
+@pytest.mark.parametrize(("folder", "module"), MODULES, ids=[f"{d}/{m}" for d, m in MODULES])
+def test_module_passes_under_micropython(micropython: str, folder: str, module: str) -> None:
     proc = subprocess.run(
-        [micropython, "tests/contract/mp_run.py", module],
+        [micropython, "tests/contract/mp_run.py", "--dir", folder, module],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,9 +1,9 @@
 """Run contract test modules under MicroPython.
 
 Usage (from the repository root):
-    micropython tests/contract/mp_run.py [module ...]
+    micropython tests/contract/mp_run.py [--dir tests/firmware] [module ...]
 
-Without arguments runs every tests/contract/test_*.py. Prints one line per test and a closing
+Without module names runs every test_*.py of the directory (default tests/contract). Prints one line per test and a closing
 "N passed, N failed" line; exits 1 on any failure.
 """
 
@@ -18,9 +18,9 @@ except ImportError:  # pragma: no cover
 sys.path.insert(0, ".")
 
 
-def _modules():
+def _modules(d):
     names = []
-    for n in os.listdir("tests/contract"):
+    for n in os.listdir(d):
         if n.startswith("test_") and n.endswith(".py"):
             names.append(n[:-3])
     names.sort()
@@ -28,11 +28,16 @@ def _modules():
 
 
 def main(argv):
-    names = argv if argv else _modules()
+    d = "tests/contract"
+    if argv and argv[0] == "--dir":
+        d = argv[1].rstrip("/")
+        argv = argv[2:]
+    names = argv if argv else _modules(d)
+    pkg = d.replace("/", ".")
     passed = 0
     failed = 0
     for name in names:
-        mod = __import__("tests.contract." + name, None, None, ["x"])
+        mod = __import__(pkg + "." + name, None, None, ["x"])
         tests = [k for k in dir(mod) if k.startswith("test_")]
         tests.sort()
         for t in tests:
