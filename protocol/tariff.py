@@ -1,0 +1,477 @@
+"""The tariff model: zones × time bands × vehicle classes → rate, and the one pricing rule.
+
+A :class:`TariffPolicy` says what a kilometre costs where and when. Lookups are pure and
+deterministic so that the OBU (MicroPython) and the backend (CPython) price a segment
+identically:
+
+- ``zone_at``: zones are tried in list order and the first containing zone wins (list a
+  congestion zone before the city zone around it); outside every zone is zone 0.
+  Containment uses geo.point_in_polygon and its boundary rule (a boundary point belongs to
+  the zone east of it, or north of it on an east–west edge).
+- ``band_at``: local time = UTC + the policy's explicit UTC offset in force (the OBU has no tz
+  database); bands are tried in list order, first match wins; no match is band 0.
+- ``rate``: rates are complete per vehicle class, checked by ``validate``.
+- :func:`price_micro`: floor(dist_m × rate_micro_per_km / 1000).
+
+The CBOR wire form lives in protocol/messages.py, which builds these objects and must call
+``validate()`` before use. Constructors only store their arguments.
+"""
+
+from protocol import geo
+from protocol.compat import is_int
+from protocol.errors import InvalidMessage, NoTariffCell, PolicyError
+from protocol.timeutil import days_from_civil, days_in_month
+
+_U32 = 0x100000000
+_DAY_S = 86400
+_WEEK_S = 7 * _DAY_S
+# ISO 8601 / RFC 3339 allow offsets up to ±18 h.
+_MAX_OFFSET_S = 18 * 3600
+_MAX_NAME_LEN = 64
+
+
+def _need_int(where, field, value, lo, hi=None):
+    """Check ``lo <= value`` (and ``value < hi`` if given) for a non-bool int.
+
+    The error names ``where.field``; the path is only built on failure (no garbage per item).
+    """
+    if is_int(value) and value >= lo and (hi is None or value < hi):
+        return
+    path = where + "." + field if where else field
+    if not is_int(value):
+        raise PolicyError("%s must be an int, got %r" % (path, value))
+    if hi is None:
+        raise PolicyError("%s = %d must be >= %d" % (path, value, lo))
+    raise PolicyError("%s = %d not in [%d, %d)" % (path, value, lo, hi))
+
+
+def _need_seq(where, value, min_len):
+    if not isinstance(value, (list, tuple)):
+        raise PolicyError("%s must be a list, got %r" % (where, type(value).__name__))
+    if len(value) < min_len:
+        raise PolicyError("%s has %d entries, needs >= %d" % (where, len(value), min_len))
+
+
+class Zone:
+    """A charging zone: ``polygons`` is a list of polygons, each [outer ring, hole, …],
+    each ring a list of (lat_e7, lon_e7) vertices, implicitly closed. ``zone_id`` >= 1."""
+
+    def __init__(self, zone_id: int, name: str, polygons: list):
+        self.zone_id = zone_id
+        self.name = name
+        self.polygons = polygons
+        self._bbox = None  # type: tuple | None
+        self._poly_bboxes = None  # type: list | None
+
+    def validate(self, where="zone"):
+        """Raise PolicyError unless id, name and every ring are well-formed."""
+        _need_int(where, "zone_id", self.zone_id, 1, _U32)
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= _MAX_NAME_LEN:
+            raise PolicyError(
+                "%s.name must be a str of 1..%d characters, got %r"
+                % (where, _MAX_NAME_LEN, self.name)
+            )
+        _need_seq(where + ".polygons", self.polygons, 1)
+        for p, polygon in enumerate(self.polygons):
+            pw = "%s.polygons[%d]" % (where, p)
+            _need_seq(pw, polygon, 1)
+            for r, ring in enumerate(polygon):
+                rw = "%s[%d]" % (pw, r)
+                _need_seq(rw, ring, 3)
+                for v, vertex in enumerate(ring):
+                    if not isinstance(vertex, (list, tuple)) or len(vertex) != 2:
+                        raise PolicyError("%s[%d] must be a (lat_e7, lon_e7) pair" % (rw, v))
+                    try:
+                        geo.check_coord(vertex[0], vertex[1])
+                    except InvalidMessage as e:
+                        raise PolicyError("%s[%d]: %s" % (rw, v, e)) from None
+
+    def _build_bboxes(self):
+        # Holes lie inside the outer ring, so the outer ring's box bounds the polygon.
+        boxes = [geo.bbox_of(polygon[0]) for polygon in self.polygons]
+        lat0, lon0, lat1, lon1 = boxes[0]
+        for b in boxes:
+            lat0 = min(lat0, b[0])
+            lon0 = min(lon0, b[1])
+            lat1 = max(lat1, b[2])
+            lon1 = max(lon1, b[3])
+        self._poly_bboxes = boxes
+        self._bbox = (lat0, lon0, lat1, lon1)
+        return self._bbox
+
+    def bbox(self):
+        """``(min_lat_e7, min_lon_e7, max_lat_e7, max_lon_e7)`` of the zone."""
+        b = self._bbox
+        return b if b is not None else self._build_bboxes()
+
+    def contains(self, lat_e7, lon_e7):
+        """True if the point lies in one of the zone's polygons (boxes tested first)."""
+        b = self._bbox
+        if b is None:
+            b = self._build_bboxes()
+        if not (b[0] <= lat_e7 <= b[2] and b[1] <= lon_e7 <= b[3]):
+            return False
+        boxes = self._poly_bboxes
+        polygons = self.polygons
+        for k in range(len(polygons)):
+            pb = boxes[k]  # type: ignore[index]
+            if (
+                pb[0] <= lat_e7 <= pb[2]
+                and pb[1] <= lon_e7 <= pb[3]
+                and geo.point_in_polygon(lat_e7, lon_e7, polygons[k])
+            ):
+                return True
+        return False
+
+
+class TimeBand:
+    """Local-time window ``[start_min, end_min)`` on the days of ``days_mask``.
+
+    days_mask bit 0 = Monday … bit 6 = Sunday. Several TimeBand entries may share a band_id:
+    the band is then their union (e.g. a peak band with a morning and an evening window, or a
+    night band 22:00–24:00 plus 00:00–06:00, since a window cannot span midnight).
+    """
+
+    def __init__(self, band_id: int, days_mask: int, start_min: int, end_min: int):
+        self.band_id = band_id
+        self.days_mask = days_mask
+        self.start_min = start_min
+        self.end_min = end_min
+
+    def validate(self, where="band"):
+        """Raise PolicyError unless band_id >= 1, days_mask in 1..127, 0 <= start < end <= 1440."""
+        _need_int(where, "band_id", self.band_id, 1, _U32)
+        _need_int(where, "days_mask", self.days_mask, 1, 128)
+        _need_int(where, "start_min", self.start_min, 0, 1440)
+        _need_int(where, "end_min", self.end_min, 1, 1441)
+        if self.start_min >= self.end_min:
+            raise PolicyError(
+                "%s: start_min %d must be < end_min %d" % (where, self.start_min, self.end_min)
+            )
+
+
+class Rate:
+    """Price per km in micro-units of the policy currency for one (zone, band, class) cell."""
+
+    def __init__(self, zone_id: int, band_id: int, vehicle_class: int, rate_micro_per_km: int):
+        self.zone_id = zone_id
+        self.band_id = band_id
+        self.vehicle_class = vehicle_class
+        self.rate_micro_per_km = rate_micro_per_km
+
+    def validate(self, where="rate"):
+        """Raise PolicyError unless ids are in [0, 2^32) and 0 <= rate < 2^32."""
+        _need_int(where, "zone_id", self.zone_id, 0, _U32)
+        _need_int(where, "band_id", self.band_id, 0, _U32)
+        _need_int(where, "vehicle_class", self.vehicle_class, 0, _U32)
+        _need_int(where, "rate_micro_per_km", self.rate_micro_per_km, 0, _U32)
+
+
+class TariffPolicy:
+    """A versioned tariff valid for Unix seconds ``[valid_from, valid_until)``.
+
+    ``utc_offsets``: list of (from_unix_s, offset_s), strictly increasing in from_unix_s, the
+    first at or before valid_from; offset_s is a whole number of minutes within ±18 h.
+    """
+
+    def __init__(
+        self,
+        version: int,
+        valid_from: int,
+        valid_until: int,
+        utc_offsets: list,
+        zones: list,
+        bands: list,
+        rates: list,
+        currency: str = "EUR",
+    ):
+        self.version = version
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+        self.utc_offsets = utc_offsets
+        self.zones = zones
+        self.bands = bands
+        self.rates = rates
+        self.currency = currency
+        self._rate_map = None  # type: dict | None
+        self._bounds = None  # type: list | None
+
+    # --- validation ----------------------------------------------------------------------
+    def validate(self):
+        """Raise PolicyError (with the offending field's path) unless the policy is usable.
+
+        Checks bounds, unique zone ids, sorted offset transitions covering valid_from, rates
+        unique per (zone, band, class) and referring to defined zones/bands, and completeness:
+        every class that has a rate has one for every (zone incl. 0, band incl. 0).
+        """
+        _need_int("", "version", self.version, 0, _U32)
+        _need_int("", "valid_from", self.valid_from, 0)
+        _need_int("", "valid_until", self.valid_until, 0)
+        if self.valid_from >= self.valid_until:
+            raise PolicyError(
+                "valid_from %d must be < valid_until %d" % (self.valid_from, self.valid_until)
+            )
+        c = self.currency
+        if not isinstance(c, str) or len(c) != 3 or not all("A" <= ch <= "Z" for ch in c):
+            raise PolicyError("currency must be a 3-letter ISO 4217 code, got %r" % (c,))
+        self._validate_offsets()
+        zone_ids = self._validate_zones()
+        band_ids = self._validate_bands()
+        self._validate_rates(zone_ids, band_ids)
+        self._rate_map = None
+        self._bounds = None
+        self._index()
+
+    def _validate_offsets(self):
+        _need_seq("utc_offsets", self.utc_offsets, 1)
+        prev = None
+        for i, tr in enumerate(self.utc_offsets):
+            w = "utc_offsets[%d]" % i
+            if not isinstance(tr, (list, tuple)) or len(tr) != 2:
+                raise PolicyError("%s must be a (from_unix_s, offset_s) pair" % w)
+            _need_int(w, "from_unix_s", tr[0], -(1 << 62))
+            _need_int(w, "offset_s", tr[1], -_MAX_OFFSET_S, _MAX_OFFSET_S + 1)
+            if tr[1] % 60:
+                raise PolicyError("%s.offset_s = %d is not a whole minute" % (w, tr[1]))
+            if prev is not None and tr[0] <= prev:
+                raise PolicyError("%s: transitions must be strictly increasing" % w)
+            prev = tr[0]
+        if self.utc_offsets[0][0] > self.valid_from:
+            raise PolicyError(
+                "utc_offsets[0] starts at %d, after valid_from %d"
+                % (self.utc_offsets[0][0], self.valid_from)
+            )
+
+    def _validate_zones(self):
+        _need_seq("zones", self.zones, 0)
+        ids = {}
+        for i, z in enumerate(self.zones):
+            w = "zones[%d]" % i
+            if not isinstance(z, Zone):
+                raise PolicyError("%s must be a Zone" % w)
+            z.validate(w)
+            if z.zone_id in ids:
+                raise PolicyError("%s: duplicate zone_id %d" % (w, z.zone_id))
+            ids[z.zone_id] = True
+            z._build_bboxes()
+        ids[0] = True
+        return ids
+
+    def _validate_bands(self):
+        _need_seq("bands", self.bands, 0)
+        ids = {0: True}
+        for i, b in enumerate(self.bands):
+            w = "bands[%d]" % i
+            if not isinstance(b, TimeBand):
+                raise PolicyError("%s must be a TimeBand" % w)
+            b.validate(w)
+            ids[b.band_id] = True  # repeated ids are allowed: the band is the union
+        return ids
+
+    def _validate_rates(self, zone_ids, band_ids):
+        _need_seq("rates", self.rates, 1)
+        seen = {}
+        classes = {}
+        for i, r in enumerate(self.rates):
+            w = "rates[%d]" % i
+            if not isinstance(r, Rate):
+                raise PolicyError("%s must be a Rate" % w)
+            r.validate(w)
+            if r.zone_id not in zone_ids:
+                raise PolicyError("%s: unknown zone_id %d" % (w, r.zone_id))
+            if r.band_id not in band_ids:
+                raise PolicyError("%s: unknown band_id %d" % (w, r.band_id))
+            key = (r.zone_id, r.band_id, r.vehicle_class)
+            if key in seen:
+                raise PolicyError("%s: duplicate rate for zone %d band %d class %d" % ((w,) + key))
+            seen[key] = True
+            classes[r.vehicle_class] = True
+        # Sorted so the reported gap does not depend on dict order (MicroPython's differs).
+        for cls in sorted(classes):
+            for zid in sorted(zone_ids):
+                for bid in sorted(band_ids):
+                    if (zid, bid, cls) not in seen:
+                        raise PolicyError(
+                            "rates incomplete: no rate for zone %d band %d class %d"
+                            % (zid, bid, cls)
+                        )
+
+    # --- lookup tables (built once; validate() rebuilds them) ------------------------------
+    def _index(self):
+        m = self._rate_map
+        if m is None:
+            m = {}
+            for r in self.rates:
+                m[(r.zone_id, r.band_id, r.vehicle_class)] = r.rate_micro_per_km
+            # Seconds of the local day at which some band opens or closes; 0 is always one
+            # (the weekday changes at midnight).
+            b = {0: True}
+            for band in self.bands:
+                b[(band.start_min * 60) % _DAY_S] = True
+                b[(band.end_min * 60) % _DAY_S] = True
+            self._bounds = sorted(b)
+            self._rate_map = m
+        return m
+
+    # --- time ----------------------------------------------------------------------------
+    def covers(self, t):
+        """True if Unix second ``t`` is within [valid_from, valid_until)."""
+        return self.valid_from <= t < self.valid_until
+
+    def _need_covered(self, t):
+        if not is_int(t):
+            raise PolicyError("t must be an int, got %r" % (t,))
+        if not self.valid_from <= t < self.valid_until:
+            raise NoTariffCell(
+                "t = %d outside the policy's validity [%d, %d)"
+                % (t, self.valid_from, self.valid_until)
+            )
+
+    def _offset_index(self, t):
+        # Binary search: last transition with from_unix_s <= t (validate ensures index 0
+        # qualifies for every covered t).
+        trs = self.utc_offsets
+        lo = 0
+        hi = len(trs)
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if trs[mid][0] <= t:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def utc_offset_at(self, t):
+        """UTC offset in seconds in force at Unix second ``t`` (local = UTC + offset)."""
+        self._need_covered(t)
+        return self.utc_offsets[self._offset_index(t)][1]
+
+    def local_time(self, t):
+        """``(weekday, minute_of_day)`` in local time at ``t``; weekday 0 = Monday."""
+        self._need_covered(t)
+        local = t + self.utc_offsets[self._offset_index(t)][1]
+        days = local // _DAY_S
+        return ((days + 3) % 7, (local - days * _DAY_S) // 60)
+
+    def _band_local(self, weekday, minute):
+        for b in self.bands:
+            if (b.days_mask >> weekday) & 1 and b.start_min <= minute < b.end_min:
+                return b.band_id
+        return 0
+
+    def _band_unchecked(self, t):
+        # local_time without the checks or the tuple: band_at runs per fix on the OBU.
+        local = t + self.utc_offsets[self._offset_index(t)][1]
+        days = local // _DAY_S
+        return self._band_local((days + 3) % 7, (local - days * _DAY_S) // 60)
+
+    def band_at(self, t):
+        """Time band in force at ``t``: the first matching TimeBand's id, else 0."""
+        self._need_covered(t)
+        return self._band_unchecked(t)
+
+    # --- space ---------------------------------------------------------------------------
+    def zone_at(self, lat_e7, lon_e7):
+        """Zone at a position: the first zone in list order that contains it, else 0."""
+        geo.check_coord(lat_e7, lon_e7)
+        for z in self.zones:
+            if z.contains(lat_e7, lon_e7):
+                return z.zone_id
+        return 0
+
+    def cell_at(self, lat_e7, lon_e7, t):
+        """Tariff cell ``(zone_id, band_id)`` at a position and Unix second."""
+        return (self.zone_at(lat_e7, lon_e7), self.band_at(t))
+
+    def rate(self, zone_id, band_id, vehicle_class):
+        """Rate in micro-units per km for a cell and vehicle class; NoTariffCell if none."""
+        r = self._index().get((zone_id, band_id, vehicle_class))
+        if r is None:
+            raise NoTariffCell(
+                "no rate for zone %r band %r class %r" % (zone_id, band_id, vehicle_class)
+            )
+        return r
+
+
+def next_band_change(policy, t):
+    """The first Unix second u > t at which ``policy.band_at(u) != policy.band_at(t)``, or
+    ``valid_until`` if the band stays the same until the policy expires.
+
+    For t before valid_from the answer is valid_from. Candidates are the instants where a
+    band window opens or closes in local time, local midnights (weekday changes) and UTC
+    offset transitions, so firmware can cut a segment exactly at a band boundary.
+    """
+    if not is_int(t):
+        raise PolicyError("t must be an int, got %r" % (t,))
+    if t < policy.valid_from:
+        return policy.valid_from
+    policy._need_covered(t)
+    policy._index()
+    bounds = policy._bounds
+    trs = policy.utc_offsets
+    until = policy.valid_until
+    b0 = policy.band_at(t)
+    u = t
+    regime_start = t  # start of the scan within the current UTC offset
+    while True:
+        i = policy._offset_index(u)
+        next_tr = trs[i + 1][0] if i + 1 < len(trs) else None
+        local = u + trs[i][1]
+        sod = local % _DAY_S
+        nb = _DAY_S
+        for b in bounds:
+            if b > sod:
+                nb = b
+                break
+        cand = u + (nb - sod)
+        if next_tr is not None and next_tr <= cand:
+            cand = next_tr
+            regime_start = cand
+        elif cand - regime_start > _WEEK_S:
+            # A whole week under one offset without a change: the weekly pattern repeats, so
+            # nothing changes before the next offset transition.
+            if next_tr is None:
+                return until
+            cand = next_tr
+            regime_start = cand
+        if cand >= until:
+            return until
+        if policy._band_unchecked(cand) != b0:
+            return cand
+        u = cand
+
+
+def price_micro(dist_m, rate_micro_per_km):
+    """Price of ``dist_m`` metres at ``rate_micro_per_km``, in micro-units.
+
+    THE rounding rule, identical in firmware and backend: floor(dist_m × rate / 1000) in exact
+    integer arithmetic. Rounding down means a segment is never overcharged; the loss is under
+    one micro-unit per segment.
+    """
+    if not is_int(dist_m) or dist_m < 0:
+        raise PolicyError("dist_m must be a non-negative int, got %r" % (dist_m,))
+    if not is_int(rate_micro_per_km) or rate_micro_per_km < 0:
+        raise PolicyError(
+            "rate_micro_per_km must be a non-negative int, got %r" % (rate_micro_per_km,)
+        )
+    return (dist_m * rate_micro_per_km) // 1000
+
+
+def eu_utc_offsets(first_year, last_year, standard_offset_s=3600):
+    """UTC offset transitions for EU summer time, years first_year..last_year inclusive.
+
+    Starts with standard time at 00:00 UTC on 1 January of first_year; summer time (+1 h)
+    runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+    October (Directive 2000/84/EC). 3600 gives CET/CEST, 0 WET/WEST, 7200 EET/EEST.
+    """
+
+    def last_sunday_0100(y, m):
+        last = days_from_civil(y, m, days_in_month(y, m))
+        back = ((last + 3) % 7 - 6) % 7  # weekday 6 = Sunday
+        return (last - back) * _DAY_S + 3600
+
+    out = [(days_from_civil(first_year, 1, 1) * _DAY_S, standard_offset_s)]
+    for y in range(first_year, last_year + 1):
+        out.append((last_sunday_0100(y, 3), standard_offset_s + 3600))
+        out.append((last_sunday_0100(y, 10), standard_offset_s))
+    return out
