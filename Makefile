@@ -41,7 +41,8 @@ vectors: setup
 	$(PY) -m tools.gen_vectors
 
 tables: setup
-	$(PY) -m tools.gen_tables
+	$(PY) -m tools.gen_ristretto_tables
+	$(PY) -m tools.gen_p256_table
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 to exactly one of these names (SPEC.md §2). Never reuse a label for a second purpose."""
 
 # Pedersen generator H = ristretto255 element derivation (RFC 9496 §4.3.4) of SHA-512(H_LABEL).
-# Nobody knows log_B(H). Reproduce with tools/gen_tables.py.
+# Nobody knows log_B(H). Reproduce with tools/gen_ristretto_tables.py.
 PEDERSEN_H = b"quietmile/v1/pedersen/H"
 
 # Salted trace commitment of a SegmentRecord: SHA-256 over this label, the salt and the record.

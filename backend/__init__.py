@@ -1,0 +1,1 @@
+"""quietmile backend: the tax authority's registry, tariffs, statement ingest and receipts."""

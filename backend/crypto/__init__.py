@@ -1,0 +1,1 @@
+"""Backend cryptography: ECDSA verification, the authority signer, the libsodium group."""
