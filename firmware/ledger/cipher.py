@@ -1,0 +1,139 @@
+"""Record encryption: a CTR keystream and a truncated HMAC-SHA-256 (encrypt-then-MAC).
+
+Two keystreams, recorded by id in each ledger file's header:
+
+- ``AES_CTR`` (1): AES-256 in counter mode. MicroPython's ``cryptolib`` has ECB but no CTR,
+  so the counter blocks are laid out in one buffer and encrypted with a single ECB call. On
+  CPython the same ECB call comes from ``cryptography``, so both write identical bytes.
+- ``SHA256_CTR`` (2): block i = SHA-256(k_enc ‖ nonce ‖ seq ‖ i), for interpreters with no AES
+  (CPython without ``cryptography``). A secret-prefix hash over fixed-length inputs is a PRF.
+
+Counter block for record ``seq`` with 4-byte random ``nonce``:
+``nonce(4) ‖ seq(4) ‖ 0(4) ‖ block index(4)`` (AES); ``nonce ‖ seq ‖ index`` after the key (SHA).
+
+Key schedule, from the period's 32-byte random key K (labels differ and inputs have fixed,
+distinct lengths, so no two derivations share an input):
+``k_mac = HMAC(K, LABEL_MAC ‖ period8)``, ``k_enc = HMAC(K, LABEL_ENC ‖ period8 ‖ cipher_id)``,
+``header tag = HMAC(K, LABEL_HEADER ‖ period8 ‖ header)[:16]``. Binding the period id means a
+file renamed to another period fails its checks; binding the cipher id into k_enc means AES and
+the fallback never share a key.
+"""
+
+import hashlib
+
+from protocol.compat import const
+from protocol.hashing import hmac_sha256
+
+from .errors import CipherUnavailable
+
+AES_CTR = const(1)
+SHA256_CTR = const(2)
+TAG_LEN = const(16)
+NONCE_LEN = const(4)
+
+LABEL_MAC = b"quietmile/v1/ledger/mac"
+LABEL_ENC = b"quietmile/v1/ledger/enc"
+LABEL_HEADER = b"quietmile/v1/ledger/header"
+
+try:
+    import cryptolib  # type: ignore[import-not-found]
+
+    def _aes_ecb(key):
+        return cryptolib.aes(key, 1)  # mode 1 = ECB; encrypt(src, dst) works in place
+
+except ImportError:  # CPython
+    try:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        class _EcbShim:
+            """cryptolib's ``encrypt(src, dst)`` on top of ``cryptography``'s AES-ECB."""
+
+            def __init__(self, key):
+                self._enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+
+            def encrypt(self, src, dst):
+                dst[:] = self._enc.update(bytes(src))
+
+        _aes_ecb = _EcbShim
+    except ImportError:
+        _aes_ecb = None  # type: ignore[assignment]
+
+
+def available(cipher_id):
+    """True if this interpreter can run the keystream ``cipher_id``."""
+    if cipher_id == AES_CTR:
+        return _aes_ecb is not None
+    return cipher_id == SHA256_CTR
+
+
+def default_cipher():
+    """AES where we have it (hardware-assisted on the ESP32), the SHA-256 stream otherwise."""
+    return AES_CTR if _aes_ecb is not None else SHA256_CTR
+
+
+def period8(period_id):
+    return period_id.to_bytes(8, "big")
+
+
+def header_tag(period_key, period_id, header):
+    """Tag that authenticates a ledger file header (magic, version, cipher id)."""
+    return hmac_sha256(period_key, LABEL_HEADER + period8(period_id) + header)[:TAG_LEN]
+
+
+class FileCrypto:
+    """Keystream and MAC for the records of one period's ledger file."""
+
+    def __init__(self, period_key, period_id, cipher_id):
+        if not available(cipher_id):
+            raise CipherUnavailable("cipher %d not available here" % cipher_id)
+        p8 = period8(period_id)
+        enc_key = hmac_sha256(period_key, LABEL_ENC + p8 + bytes((cipher_id,)))
+        mac_key = hmac_sha256(period_key, LABEL_MAC + p8)
+        self.cipher_id = cipher_id
+        self._aes = _aes_ecb(enc_key) if cipher_id == AES_CTR else None
+        self._key = enc_key
+        # HMAC pads precomputed once: every record costs two SHA-256 runs, no per-call setup.
+        k = mac_key + bytes(64 - len(mac_key))
+        self._ipad = bytes(b ^ 0x36 for b in k)
+        self._opad = bytes(b ^ 0x5C for b in k)
+
+    def xor(self, seq, nonce, data):
+        """Encrypt or decrypt ``data`` (the same operation in CTR mode) for record ``seq``."""
+        n = len(data)
+        ctr = nonce + seq.to_bytes(4, "big")
+        if self._aes is not None:
+            nb = (n + 15) >> 4
+            ks = bytearray(nb << 4)
+            head = ctr + bytes(4)
+            for i in range(nb):
+                o = i << 4
+                ks[o : o + 12] = head
+                ks[o + 12 : o + 16] = i.to_bytes(4, "big")
+            self._aes.encrypt(ks, ks)
+        else:
+            nb = (n + 31) >> 5
+            ks = bytearray(nb << 5)
+            for i in range(nb):
+                h = hashlib.sha256(self._key)
+                h.update(ctr)
+                h.update(i.to_bytes(4, "big"))
+                ks[i << 5 : (i + 1) << 5] = h.digest()
+        # One bigint XOR runs in C on both interpreters; a per-byte Python loop would dominate.
+        x = int.from_bytes(data, "big") ^ int.from_bytes(memoryview(ks)[:n], "big")
+        return x.to_bytes(n, "big")
+
+    def mac_start(self, seq, header):
+        """Start the MAC of record ``seq``: HMAC(k_mac, seq ‖ frame header ‖ ciphertext).
+
+        The sequence number is authenticated but not stored: a record moved, dropped or
+        replayed inside the file fails its tag.
+        """
+        h = hashlib.sha256(self._ipad)
+        h.update(seq.to_bytes(4, "big"))
+        h.update(header)
+        return h
+
+    def mac_finish(self, h):
+        outer = hashlib.sha256(self._opad)
+        outer.update(h.digest())
+        return outer.digest()[:TAG_LEN]

@@ -1,0 +1,271 @@
+"""Append-only, encrypted, crash-safe record log: one file per period (``<dir>/p<period>.log``).
+
+File layout (all integers big-endian)::
+
+    file header (22 B): magic "QMLG" ‖ version 1 ‖ cipher id ‖ tag(16)
+    frame (24 B + n):   n(2) ‖ n ^ 0xFFFF (2) ‖ nonce(4) ‖ ciphertext(n) ‖ tag(16)
+
+- The header is written once with an atomic rename, so a ledger file always has a whole
+  header. Its tag (under the period key) authenticates magic, version and cipher id.
+- ``ciphertext = payload XOR keystream(k_enc, nonce, seq)``, ``tag = HMAC-SHA-256(k_mac, seq ‖
+  n ‖ ~n ‖ nonce ‖ ciphertext)[:16]`` (encrypt-then-MAC; cipher.py has the key schedule).
+  ``seq`` is the record's index: authenticated, not stored, so moved or dropped records fail.
+- Why a random nonce and not just ``seq``: a torn append leaves ciphertext for ``seq`` on flash
+  (on LittleFS, in blocks the commit never adopted); the next append reuses ``seq`` with other
+  data. The nonce makes the two keystreams differ, whatever the filesystem did.
+- The length is stored with its complement so that a flipped length bit reads as corruption,
+  never as a torn tail that would silently cut acknowledged records.
+
+Crash model and repair. ``append`` writes the whole frame in one call, then ``flush`` (LittleFS:
+commit; unix port: fsync), and returns only then: a returned record survives any later kill. A
+kill during an append leaves at most a *prefix* of one frame (POSIX page cache) or nothing
+(LittleFS reverts to the last commit). So on open every frame is checked (length word, MAC) and:
+
+- the tail is a strict prefix of a well-formed frame (under 8 bytes, or a valid length word
+  whose frame runs past the end of the file) → torn: cut back to the last good frame;
+- anything else (bad length word, or a complete frame with a bad MAC, even the last one) cannot
+  come from a crash → ``LedgerCorrupt``. Records are never dropped silently; a caller that has
+  logged the event may reopen with ``salvage=True`` to keep the good prefix.
+
+There is no ``truncate`` in MicroPython, so the cut copies the good prefix in 512-byte chunks to
+``<file>.tmp`` and renames it over the file (a kill during the copy leaves the old file; the
+.tmp is discarded on the next open). We cut rather than append after the garbage because a
+clean file keeps the rule above exact: after repair, a bad frame anywhere is corruption. The
+copy is O(file) but only runs after a torn write, which LittleFS does not produce.
+
+Memory: nothing is loaded whole. The open-time scan reads into one 512-byte buffer; reads
+hold one record; a sparse index (one offset per 32 records: ~150 ints for a 1 MB month) makes
+``read(i)`` skip at most 31 frame headers. One ``Ledger`` object per period at a time.
+"""
+
+import os
+
+from protocol.compat import const
+
+from . import atomic
+from .cipher import NONCE_LEN, TAG_LEN, FileCrypto, available, default_cipher, header_tag
+from .errors import CipherUnavailable, InvalidRecord, KeyMissing, LedgerCorrupt, WriteFailed
+from .keys import check_period
+
+MAGIC = b"QMLG"
+VERSION = const(1)
+FILE_HEADER_LEN = const(22)  # magic 4 + version 1 + cipher 1 + tag 16
+FRAME_HEADER_LEN = const(8)  # n 2 + ~n 2 + nonce 4
+FRAME_OVERHEAD = const(24)  # frame header + tag
+MAX_PAYLOAD = const(8192)  # segment records are a few hundred bytes; bounds RAM per read
+MAX_RECORDS = const(0xFFFFFFFF)  # seq is 4 bytes in the MAC and the counter block
+PREFIX = "p"
+SUFFIX = ".log"
+
+_INDEX_EVERY = const(32)
+_CHUNK = const(512)
+_TORN = const(-1)
+_BAD = const(-2)
+
+
+def ledger_path(dir_path, period_id):
+    return "%s/%s%d%s" % (dir_path, PREFIX, check_period(period_id), SUFFIX)
+
+
+def _length(word):
+    """Payload length from the 4-byte length word, or -1 if the word is not well formed."""
+    if len(word) < 4:
+        return -1
+    n = (word[0] << 8) | word[1]
+    if n ^ ((word[2] << 8) | word[3]) != 0xFFFF or n == 0 or n > MAX_PAYLOAD:
+        return -1
+    return n
+
+
+class Ledger:
+    """The record log of one period. Opening it checks every frame and repairs a torn tail.
+
+    ``keystore`` supplies the period key (created with the file). ``cipher`` picks the keystream
+    of a new file (default: AES where available); an existing file keeps the one in its header.
+    ``rng(n)`` gives nonces; ``opener`` replaces ``open`` for the log's reads and appends (tests
+    inject faults through it). After opening: ``count`` records, ``size_bytes`` on flash,
+    ``repaired_bytes`` cut from the tail by this open (log it as an event when non-zero).
+    """
+
+    def __init__(
+        self, dir_path, period_id, keystore, cipher=None, rng=None, salvage=False, opener=None
+    ):
+        self.period_id = period_id
+        self.path = ledger_path(dir_path, period_id)
+        self._rng = rng if rng is not None else os.urandom
+        self._open = opener if opener is not None else open
+        atomic.ensure_dir(dir_path)
+        atomic.remove(self.path + atomic.TMP)  # an interrupted repair; the log itself is whole
+        if atomic.exists(self.path):
+            key = keystore.get(period_id)
+            if key is None:
+                raise KeyMissing("period %d: key destroyed, ledger unreadable" % period_id)
+            cipher_id = self._read_header(key)
+        else:
+            key = keystore.key(period_id)
+            cipher_id = cipher if cipher is not None else default_cipher()
+            if not available(cipher_id):
+                raise CipherUnavailable("cipher %r not available here" % (cipher_id,))
+            head = MAGIC + bytes((VERSION, cipher_id))
+            atomic.atomic_write(self.path, head + header_tag(key, period_id, head))
+        self.cipher_id = cipher_id
+        self._crypto = FileCrypto(key, period_id, cipher_id)
+        self._broken = False
+        self._scan(salvage)
+
+    def _read_header(self, key):
+        with self._open(self.path, "rb") as f:
+            head = f.read(FILE_HEADER_LEN)
+        if len(head) != FILE_HEADER_LEN or head[:4] != MAGIC or head[4] != VERSION:
+            raise LedgerCorrupt("%s: not a version %d ledger" % (self.path, VERSION), 0)
+        if head[6:] != header_tag(key, self.period_id, head[:6]):
+            raise LedgerCorrupt("%s: header fails its tag (wrong key?)" % self.path, 0)
+        return head[5]
+
+    # --- open-time scan and repair ------------------------------------------------------------
+    def _scan(self, salvage):
+        size = atomic.file_size(self.path)
+        pos = FILE_HEADER_LEN
+        seq = 0
+        index = [pos]
+        end = pos
+        buf = bytearray(_CHUNK)
+        with self._open(self.path, "rb") as f:
+            f.seek(pos)
+            while pos < size:
+                end = self._check_frame(f, seq, pos, size, buf)
+                if end < 0:
+                    break
+                seq += 1
+                pos = end
+                if seq % _INDEX_EVERY == 0:
+                    index.append(pos)
+        self.repaired_bytes = size - pos
+        if pos < size:
+            if end == _BAD and not salvage:
+                raise LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq), pos)
+            self._cut(pos, buf)
+        self.count = seq
+        self.size_bytes = pos
+        self._index = index
+
+    def _check_frame(self, f, seq, pos, size, buf):
+        """End offset of the valid frame at ``pos`` (``f`` is there), else _TORN or _BAD."""
+        if size - pos < FRAME_HEADER_LEN:
+            return _TORN
+        head = f.read(FRAME_HEADER_LEN)
+        n = _length(head)
+        if n < 0:
+            return _BAD
+        end = pos + FRAME_HEADER_LEN + n + TAG_LEN
+        if end > size:
+            return _TORN
+        h = self._crypto.mac_start(seq, head)
+        mv = memoryview(buf)
+        if n + TAG_LEN <= _CHUNK:  # the usual case: body and tag in one read
+            if f.readinto(mv[: n + TAG_LEN]) != n + TAG_LEN:
+                return _TORN  # the file shrank under us
+            h.update(mv[:n])
+            return end if mv[n : n + TAG_LEN] == self._crypto.mac_finish(h) else _BAD
+        while n:
+            k = f.readinto(mv[: min(n, _CHUNK)])
+            if not k:
+                return _TORN
+            h.update(mv[:k])
+            n -= k
+        return end if f.read(TAG_LEN) == self._crypto.mac_finish(h) else _BAD
+
+    def _cut(self, pos, buf):
+        """Keep the first ``pos`` bytes: copy them to a temp file and rename it over the log."""
+        tmp = self.path + atomic.TMP
+        mv = memoryview(buf)
+        with self._open(self.path, "rb") as src, self._open(tmp, "wb") as dst:
+            left = pos
+            while left:
+                k = src.readinto(mv[: min(left, _CHUNK)])
+                if not k or dst.write(mv[:k]) != k:
+                    raise WriteFailed("%s: repair copy failed" % self.path)
+                left -= k
+            dst.flush()
+        os.rename(tmp, self.path)
+
+    # --- writing -------------------------------------------------------------------------------
+    def append(self, payload):
+        """Encrypt, frame and store ``payload`` (bytes); return its index once it is durable.
+
+        If this raises, the record may or may not be stored (``count`` tells); the next append
+        first repairs whatever a failed write left behind.
+        """
+        if not isinstance(payload, (bytes, bytearray)):
+            raise InvalidRecord("payload must be bytes")
+        n = len(payload)
+        if n == 0 or n > MAX_PAYLOAD:
+            raise InvalidRecord("payload length %d not in 1..%d" % (n, MAX_PAYLOAD))
+        if self._broken:
+            self._scan(False)
+        seq = self.count
+        if seq >= MAX_RECORDS:
+            raise InvalidRecord("period %d is full" % self.period_id)
+        nonce = self._rng(NONCE_LEN)
+        head = bytes((n >> 8, n & 0xFF, (n >> 8) ^ 0xFF, (n & 0xFF) ^ 0xFF)) + nonce
+        body = self._crypto.xor(seq, nonce, payload)
+        h = self._crypto.mac_start(seq, head)
+        h.update(body)
+        frame = head + body + self._crypto.mac_finish(h)
+        self._broken = True  # until the whole frame is known to be on flash
+        with self._open(self.path, "ab") as f:
+            if f.write(frame) != len(frame):
+                raise WriteFailed("%s: short write" % self.path)
+            f.flush()
+        self._broken = False
+        self.count = seq + 1
+        self.size_bytes += len(frame)
+        if self.count % _INDEX_EVERY == 0:
+            self._index.append(self.size_bytes)
+        return seq
+
+    # --- reading -------------------------------------------------------------------------------
+    def read(self, i):
+        """The payload of record ``i`` (0-based)."""
+        if i < 0 or i >= self.count:
+            raise IndexError("record %d of %d" % (i, self.count))
+        with self._open(self.path, "rb") as f:
+            self._seek_record(f, i)
+            return self._read_next(f, i)
+
+    def records(self, start=0):
+        """Yield the payloads from record ``start`` on, in order, holding one at a time."""
+        count = self.count
+        if start >= count:
+            return
+        with self._open(self.path, "rb") as f:
+            self._seek_record(f, start)
+            for seq in range(start, count):
+                yield self._read_next(f, seq)
+
+    def __iter__(self):
+        return self.records()
+
+    def __len__(self):
+        return self.count
+
+    def _seek_record(self, f, i):
+        pos = self._index[i // _INDEX_EVERY]
+        for _ in range(i % _INDEX_EVERY):
+            f.seek(pos)
+            n = _length(f.read(4))
+            if n < 0:
+                raise LedgerCorrupt("%s: bad length word" % self.path, pos)
+            pos += FRAME_OVERHEAD + n
+        f.seek(pos)
+
+    def _read_next(self, f, seq):
+        # Re-verified on every read: flash may have changed since the open-time scan.
+        head = f.read(FRAME_HEADER_LEN)
+        n = _length(head)
+        body = f.read(n) if n > 0 else b""
+        h = self._crypto.mac_start(seq, head)
+        h.update(body)
+        if n < 0 or len(body) != n or f.read(TAG_LEN) != self._crypto.mac_finish(h):
+            raise LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
+        return self._crypto.xor(seq, head[4:], body)
