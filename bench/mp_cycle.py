@@ -15,7 +15,7 @@ mode = sys.argv[1] if len(sys.argv) > 1 else "bare"
 from protocol import hashing, p256, pedersen  # noqa: E402
 
 if mode == "cose":
-    from protocol import cose, labels  # noqa: E402
+    from protocol import cose, labels
 
 gc.collect()
 after_import = gc.mem_alloc()

@@ -10,7 +10,7 @@ import time
 import micropython
 
 sys.path.insert(0, ".")
-from protocol import cose, labels, p256, pedersen  # noqa: E402
+from protocol import cose, labels, p256, pedersen
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 
@@ -40,7 +40,12 @@ def main():
     pub = signer.public_key()
     sig = signer.sign(msg)
     verify_us = per_op_us(lambda: p256.verify(pub, msg, sig), max(1, N // 4))
-    cycle_us = per_op_us(lambda: cose.sign1(pedersen.commit(7, pedersen.random_blind(rng)), signer, labels.CTY_OPENING), N)
+    cycle_us = per_op_us(
+        lambda: cose.sign1(
+            pedersen.commit(7, pedersen.random_blind(rng)), signer, labels.CTY_OPENING
+        ),
+        N,
+    )
     gc.collect()
     print("commit_us=%d" % commit_us)
     print("sign_us=%d" % sign_us)

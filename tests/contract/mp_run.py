@@ -3,7 +3,8 @@
 Usage (from the repository root):
     micropython tests/contract/mp_run.py [--dir tests/firmware] [module ...]
 
-Without module names runs every test_*.py of the directory (default tests/contract). Prints one line per test and a closing
+Without module names runs every test_*.py of the directory (default tests/contract).
+Prints one line per test and a closing
 "N passed, N failed" line; exits 1 on any failure.
 """
 

@@ -9,12 +9,6 @@ No pytest imports, no fixtures, no typing at runtime.
 import json
 import os
 
-try:
-    _getenv = os.getenv
-except AttributeError:  # pragma: no cover - very small ports
-    _getenv = None
-
-
 def _here():
     f = __file__
     i = f.rfind("/")
@@ -30,7 +24,7 @@ def repo_root():
 
 def shared_dir():
     """The shared folder beside the repository (../shared), or $QUIETMILE_SHARED."""
-    env = _getenv("QUIETMILE_SHARED") if _getenv else None
+    env = os.getenv("QUIETMILE_SHARED") if hasattr(os, "getenv") else None
     return env if env else repo_root() + "/../shared"
 
 

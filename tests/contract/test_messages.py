@@ -24,14 +24,31 @@ def record(**kw):
     )
     f.update(kw)
     return messages.SegmentRecord(
-        f["index"], f["t_start"], f["t_end"], f["zone_id"], f["band_id"], f["vehicle_class"],
-        f["dist_m"], f["rate_micro_per_km"], f["price_micro"], f["policy_id"], f["flags"], f["trace"],
+        f["index"],
+        f["t_start"],
+        f["t_end"],
+        f["zone_id"],
+        f["band_id"],
+        f["vehicle_class"],
+        f["dist_m"],
+        f["rate_micro_per_km"],
+        f["price_micro"],
+        f["policy_id"],
+        f["flags"],
+        f["trace"],
     )
 
 
 def statement(n=3):
     return messages.Statement(
-        "OBU-1", 4, b"\x22" * 32, 1793000000, 1795600000, [PID], 999, b"\x01" + bytes(31),
+        "OBU-1",
+        4,
+        b"\x22" * 32,
+        1793000000,
+        1795600000,
+        [PID],
+        999,
+        b"\x01" + bytes(31),
         [(bytes([i]) * 32, bytes([i + 100]) * 32) for i in range(n)],
     )
 
@@ -61,7 +78,14 @@ def test_statement_stream_encoding_matches_one_shot():
 
 def test_statement_stream_with_wrong_count_is_refused():
     st = statement(3)
-    raises(InvalidMessage, messages.encode_statement_stream, st.header_map(), 4, iter(st.commitments), lambda b: None)
+    raises(
+        InvalidMessage,
+        messages.encode_statement_stream,
+        st.header_map(),
+        4,
+        iter(st.commitments),
+        lambda b: None,
+    )
 
 
 def test_unknown_field_is_rejected():
@@ -98,9 +122,13 @@ def test_out_of_range_values_are_rejected():
     raises(InvalidMessage, messages.SegmentRecord.decode, record(price_micro=1 << 32).encode())
     raises(InvalidMessage, messages.SegmentRecord.decode, record(flags=64).encode())
     raises(InvalidMessage, messages.SegmentRecord.decode, record(t_end=1792999999).encode())
-    raises(InvalidMessage, messages.SegmentRecord.decode, record(trace=[(0, 900000001, 0)]).encode())
+    raises(
+        InvalidMessage, messages.SegmentRecord.decode, record(trace=[(0, 900000001, 0)]).encode()
+    )
     raises(InvalidMessage, messages.SegmentRecord.decode, record(trace=[(61, 0, 0)]).encode())
-    raises(InvalidMessage, messages.SegmentRecord.decode, record(trace=[(5, 0, 0), (4, 0, 0)]).encode())
+    raises(
+        InvalidMessage, messages.SegmentRecord.decode, record(trace=[(5, 0, 0), (4, 0, 0)]).encode()
+    )
 
 
 def test_negative_price_cannot_be_expressed():
@@ -117,8 +145,12 @@ def test_non_canonical_and_trailing_bytes_are_rejected():
 
 
 def test_challenge_kinds_carry_exactly_their_field():
-    sighting = messages.Challenge(b"\x05" * 16, "OBU-1", 2, messages.CHALLENGE_SIGHTING, 1793000030, None, 1796000000)
-    index = messages.Challenge(b"\x06" * 16, "OBU-1", 2, messages.CHALLENGE_INDEX, None, 7, 1796000000)
+    sighting = messages.Challenge(
+        b"\x05" * 16, "OBU-1", 2, messages.CHALLENGE_SIGHTING, 1793000030, None, 1796000000
+    )
+    index = messages.Challenge(
+        b"\x06" * 16, "OBU-1", 2, messages.CHALLENGE_INDEX, None, 7, 1796000000
+    )
     assert messages.Challenge.decode(sighting.encode()).at_time == 1793000030
     assert messages.Challenge.decode(index.encode()).segment_index == 7
     m = sighting.to_map()

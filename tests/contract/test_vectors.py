@@ -72,7 +72,9 @@ def test_statement_verifies_and_reencodes_identically():
 def test_statement_stream_encoding_equals_one_shot_encoding():
     st = statement()
     out = []
-    messages.encode_statement_stream(st.header_map(), st.segment_count, iter(st.commitments), out.append)
+    messages.encode_statement_stream(
+        st.header_map(), st.segment_count, iter(st.commitments), out.append
+    )
     assert b"".join(out) == st.encode()
 
 
@@ -116,14 +118,20 @@ def test_segment_commitments_open():
         rec = messages.SegmentRecord.decode(h(s["record"]))
         assert rec.encode() == h(s["record"])
         assert messages.trace_commitment(rec.encode(), h(s["salt"])) == h(s["trace_commitment"])
-        pedersen.verify_opening(h(s["price_commitment"]), rec.price_micro, pedersen.blind_from_bytes(h(s["blind"])))
+        pedersen.verify_opening(
+            h(s["price_commitment"]), rec.price_micro, pedersen.blind_from_bytes(h(s["blind"]))
+        )
 
 
 def _exchange():
     vec = v()
     resolve = keys()
-    ch, _ = envelopes.open_message(h(vec["challenge_envelope"]), messages.Challenge, resolve, labels.CTY_CHALLENGE)
-    op, kid = envelopes.open_message(h(vec["opening_envelope"]), messages.Opening, resolve, labels.CTY_OPENING)
+    ch, _ = envelopes.open_message(
+        h(vec["challenge_envelope"]), messages.Challenge, resolve, labels.CTY_CHALLENGE
+    )
+    op, kid = envelopes.open_message(
+        h(vec["opening_envelope"]), messages.Opening, resolve, labels.CTY_OPENING
+    )
     assert kid == h(vec["obu_kid"])
     policy, pid = envelopes.open_policy(h(vec["policy_envelope"]), resolve)
     return ch, op, policy, pid
@@ -144,7 +152,15 @@ def test_sighting_far_from_the_opened_trace_is_not_on_trace():
     vec = v()
     ch, op, policy, pid = _exchange()
     s = vec["sighting"]
-    raises(NotOnTrace, verify.check_sighting, op.record, s["t"], s["lat_e7"] + 50000, s["lon_e7"], 20000)
+    raises(
+        NotOnTrace,
+        verify.check_sighting,
+        op.record,
+        s["t"],
+        s["lat_e7"] + 50000,
+        s["lon_e7"],
+        20000,
+    )
 
 
 def test_opening_of_another_segment_is_rejected():

@@ -1,0 +1,1 @@
+"""quietmile simulator: replays trips through the real firmware and backend (see README)."""
