@@ -9,6 +9,7 @@ No pytest imports, no fixtures, no typing at runtime.
 import json
 import os
 
+
 def _here():
     f = __file__
     i = f.rfind("/")
