@@ -304,6 +304,40 @@ def trace_commitment(record_bytes, salt):
     return tagged_hash(TRACE_COMMITMENT, salt, record_bytes)
 
 
+# --- SegmentCommitment -------------------------------------------------------------------
+
+
+class SegmentCommitment:
+    """What a statement carries per segment: the Pedersen commitment to its price and the
+    salted hash commitment to its record. On the wire a 2-element array of 32-byte strings
+    (69 bytes); inside Statement.commitments a plain (price, trace) pair to save heap."""
+
+    TYPE = "SegmentCommitment"
+
+    def __init__(self, price_commitment, trace_commitment):
+        self.price_commitment = price_commitment
+        self.trace_commitment = trace_commitment
+
+    def pair(self):
+        return (self.price_commitment, self.trace_commitment)
+
+    def encode(self):
+        return cbor.encode([self.price_commitment, self.trace_commitment])
+
+    @classmethod
+    def from_wire(cls, e):
+        t = cls.TYPE
+        array(t, "commitment", e, 2, 2)
+        return cls(bstr(t, "price", e[0], POINT_LEN), bstr(t, "trace", e[1], HASH_LEN))
+
+    @classmethod
+    def decode(cls, data):
+        return cls.from_wire(cbor.decode(data))
+
+    def __eq__(self, other):
+        return isinstance(other, SegmentCommitment) and self.pair() == other.pair()
+
+
 # --- Statement ---------------------------------------------------------------------------
 
 
@@ -343,6 +377,11 @@ class Statement(Message):
     def segment_count(self):
         return len(self.commitments)
 
+    def segment(self, index):
+        """The SegmentCommitment of segment ``index``."""
+        c, tc = self.commitments[index]
+        return SegmentCommitment(c, tc)
+
     def header_map(self):
         """Every field but the commitments (keys 1..8); key 9 sorts last in canonical order."""
         return {
@@ -370,15 +409,10 @@ class Statement(Message):
         if end <= start:
             fail(t, "period_end", "not after period_start")
         pids = [bstr(t, "policy_ids[]", p, POLICY_ID_LEN) for p in array(t, "policy_ids", m[6], 16)]
-        commitments = []
-        for e in array(t, "commitments", m[9], MAX_SEGMENTS):
-            array(t, "commitments[]", e, 2, 2)
-            commitments.append(
-                (
-                    bstr(t, "commitments.price", e[0], POINT_LEN),
-                    bstr(t, "commitments.trace", e[1], HASH_LEN),
-                )
-            )
+        commitments = [
+            SegmentCommitment.from_wire(e).pair()
+            for e in array(t, "commitments", m[9], MAX_SEGMENTS)
+        ]
         if commitments and not pids:
             fail(t, "policy_ids", "segments need at least one policy id")
         return cls(

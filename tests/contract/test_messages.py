@@ -69,6 +69,15 @@ def test_statement_round_trips_and_costs_69_bytes_per_segment():
     assert messages.Statement.decode(s3) == statement(3)
 
 
+def test_segment_commitment_is_a_69_byte_pair():
+    st = statement(2)
+    sc = st.segment(1)
+    assert len(sc.encode()) == 69
+    assert messages.SegmentCommitment.decode(sc.encode()) == sc
+    raises(InvalidMessage, messages.SegmentCommitment.decode, cbor.encode([bytes(32)]))
+    raises(InvalidMessage, messages.SegmentCommitment.decode, cbor.encode([bytes(32), bytes(31)]))
+
+
 def test_statement_stream_encoding_matches_one_shot():
     st = statement(30)
     out = []
