@@ -166,9 +166,9 @@ def load(path):
         with open(path) as f:
             text = f.read()
     except OSError:
-        raise ConfigError("config: cannot read %s" % path)
+        raise ConfigError("config: cannot read %s" % path) from None
     try:
         d = json.loads(text)
     except ValueError:
-        raise ConfigError("config: %s is not valid JSON" % path)
+        raise ConfigError("config: %s is not valid JSON" % path) from None
     return Config(d)
