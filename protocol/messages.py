@@ -415,6 +415,11 @@ class Statement(Message):
         ]
         if commitments and not pids:
             fail(t, "policy_ids", "segments need at least one policy id")
+        total = uint(t, "total_price_micro", m[7], U64)
+        if total > len(commitments) * U32:
+            # every segment price is < 2^32: a larger total can only come from out-of-range
+            # committed values (e.g. "negative" prices wrapping mod ℓ)
+            fail(t, "total_price_micro", "exceeds segment_count × (2^32 − 1)")
         return cls(
             tstr(t, "obu_id", m[1], MAX_OBU_ID_LEN),
             uint(t, "seq", m[2], U32),
@@ -422,7 +427,7 @@ class Statement(Message):
             start,
             end,
             pids,
-            uint(t, "total_price_micro", m[7], U64),
+            total,
             bstr(t, "blind_sum", m[8], SCALAR_LEN),
             commitments,
         )
