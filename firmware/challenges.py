@@ -1,0 +1,379 @@
+"""Challenges: poll with a signed request, find the one segment, answer with a signed Opening.
+
+SPEC §4.5–4.6 and §5.4. A Challenge names one of our statements and either an instant (kind 0,
+a camera saw the car) or a segment index (kind 1, a random audit). The answer opens exactly
+one segment, or none:
+
+* kind 0: the first segment in index order with ``t_start <= at_time <= t_end`` (so on a
+  boundary instant shared by two segments, the lower index). The period's ledger is streamed
+  record by record, reading only each record's times; nothing else of the period is held.
+  If no segment covers the instant the honest answer is an Opening without keys 4–7.
+* kind 1: the segment at ``segment_index`` (an index beyond the statement is refused).
+
+Before answering, the Challenge must verify under the authority's key (CTY_CHALLENGE), name
+our OBU and not be past its deadline by GNSS time (no GNSS time: wait for it). The opening is
+checked against the statement before it leaves (its trace and price commitments must be the
+statement's pair ``i``), written to ``challenges/pending/<id>.cose`` and then POSTed, so that a
+lost answer is retried with the very same bytes and a challenge can never get two different
+openings. Handled challenge ids (answered, expired, refused, unavailable) are remembered in
+``challenges/answered.bin`` (17 bytes each, newest 256 kept), so a re-poll does not answer
+twice. Without a challenge nothing of the trace leaves the unit (DESIGN §2.1).
+"""
+
+import os
+
+from firmware.ledger import LedgerError, atomic
+from firmware.uplink import (
+    MEDIA_COSE,
+    PATH_CHALLENGES,
+    PATH_OPENINGS,
+    BadResponse,
+    ClockUnknown,
+    HttpError,
+    UplinkError,
+    authority_resolver,
+)
+from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
+from firmware.uplink.signed import signed_headers
+from protocol import cbor, cose, envelopes, labels, messages
+from protocol.errors import ProtocolError
+from protocol.hashing import tagged_hash
+
+# Outcomes of handle(); the numbers are how answered.bin stores them.
+ANSWERED = "answered"  # the opening was accepted (2xx)
+ALREADY = "already"  # handled before: not answered again
+EXPIRED = "expired"  # past its deadline
+REFUSED = "refused"  # does not verify, not ours, or asks for a segment the statement lacks
+UNAVAILABLE = "unavailable"  # the statement or its ledger is gone (retention) or inconsistent
+REJECTED = "rejected"  # the backend refused our opening (4xx)
+DEFERRED = "deferred"  # no GNSS time yet, or the POST failed: again on the next poll
+_CODES = (ANSWERED, EXPIRED, REFUSED, UNAVAILABLE, REJECTED)
+
+_ID_LEN = messages.CHALLENGE_ID_LEN
+_ENTRY = _ID_LEN + 1
+MAX_REMEMBERED = 256
+
+
+class ChallengeInvalid(ValueError):
+    """A challenge we must not answer (signature, content type, OBU, index)."""
+
+    code = "challenge_invalid"
+
+
+class SegmentUnavailable(ValueError):
+    """The challenged statement's data is not (or no longer) on this unit, or inconsistent."""
+
+    code = "segment_unavailable"
+
+
+# --- ledger payloads -------------------------------------------------------------------------
+# One ledger record per segment (firmware/statement.py writes them, in index order, in the
+# ledger period whose id is the statement's period_start):
+#     CBOR [record_bytes, salt(16), blind(32, LE), price_commitment(32), trace_commitment(32)]
+# record_bytes is the canonical SegmentRecord; its keys 1..3 (index, t_start, t_end) come first.
+
+
+def record_times(payload):
+    """(index, t_start, t_end) of the SegmentRecord inside a ledger payload, from the heads
+    only: the trace is not decoded. SegmentUnavailable if the payload is not such an entry."""
+    try:
+        m, v, i = cbor_head(payload, 0)
+        m2, _, i = cbor_head(payload, i)  # bstr head of record_bytes
+        m3, n, i = cbor_head(payload, i)
+        if (m, v, m2, m3, n) != (4, 5, 2, 5, 12):
+            raise SegmentUnavailable("ledger payload does not hold a SegmentRecord")
+        out = []
+        for key in (1, 2, 3):
+            m, k, i = cbor_head(payload, i)
+            m2, val, i = cbor_head(payload, i)
+            if (m, k, m2) != (0, key, 0):
+                raise SegmentUnavailable("SegmentRecord keys 1..3 malformed")
+            out.append(val)
+    except (IndexError, SealedInvalid):
+        raise SegmentUnavailable("ledger payload truncated") from None
+    return out[0], out[1], out[2]
+
+
+def split_payload(payload):
+    """[record_bytes, salt, blind, price_commitment, trace_commitment] of a ledger payload."""
+    try:
+        parts = cbor.decode(payload)
+    except ProtocolError:
+        parts = None
+    if not isinstance(parts, list) or len(parts) != 5:
+        raise SegmentUnavailable("ledger payload malformed")
+    for p in parts:
+        if not isinstance(p, bytes):
+            raise SegmentUnavailable("ledger payload malformed")
+    return parts
+
+
+def opening_payload(
+    challenge_id, obu_id, seq, index=None, record_bytes=None, salt=None, blind=None
+):
+    """Canonical CBOR of an Opening, with the stored record bytes spliced in unchanged
+    (decoding a 512-point trace only to encode it again would cost heap for nothing)."""
+    parts = [
+        cbor.head(5, 3 if index is None else 7),
+        b"\x01",
+        cbor.encode(challenge_id),
+        b"\x02",
+        cbor.encode(obu_id),
+        b"\x03",
+        cbor.encode(seq),
+    ]
+    if index is not None:
+        parts += [
+            b"\x04",
+            cbor.encode(index),
+            b"\x05",
+            record_bytes,
+            b"\x06",
+            cbor.encode(salt),
+            b"\x07",
+            cbor.encode(blind),
+        ]
+    return b"".join(parts)
+
+
+class _Remembered:
+    """Handled challenge ids with their outcome, in one small file replaced atomically."""
+
+    def __init__(self, path):
+        self.path = path
+        self.data = atomic.read_file(path, b"")
+
+    def outcome(self, cid):
+        d = self.data
+        for off in range(0, len(d) - _ENTRY + 1, _ENTRY):
+            if d[off : off + _ID_LEN] == cid:
+                code = d[off + _ID_LEN]
+                return _CODES[code - 1] if 1 <= code <= len(_CODES) else REFUSED
+        return None
+
+    def add(self, cid, outcome):
+        keep = (MAX_REMEMBERED - 1) * _ENTRY
+        d = self.data[-keep:] if len(self.data) > keep else self.data
+        self.data = d + cid + bytes((_CODES.index(outcome) + 1,))
+        atomic.atomic_write(self.path, self.data)
+
+
+class ChallengeResponder:
+    """Polls for challenges and answers them (module docstring).
+
+    ``client`` an HttpClient; ``signer`` the OBU's p256.Signer (signs requests and openings);
+    ``authority`` the authority's public key(s) or a resolve_key callable; ``clock.now()``
+    GNSS Unix time or None; ``store`` the firmware.ledger.Store holding the periods;
+    ``files`` a StatementFiles; ``open_period(period_id)`` may replace the ledger lookup.
+    """
+
+    def __init__(
+        self,
+        root,
+        client,
+        signer,
+        obu_id,
+        authority,
+        clock,
+        store=None,
+        rng=None,
+        files=None,
+        status=None,
+        open_period=None,
+    ):
+        self.client = client
+        self.signer = signer
+        self.obu_id = obu_id
+        self.clock = clock
+        self.store = store
+        self.rng = rng if rng is not None else os.urandom
+        self.files = files if files is not None else StatementFiles(root)
+        self.status = status
+        self._open_period = open_period
+        self._resolve = authority if callable(authority) else authority_resolver(authority)
+        self._dir = root + "/challenges"
+        self._pending = self._dir + "/pending"
+        atomic.ensure_dir(self._pending)
+        self._done = _Remembered(self._dir + "/answered.bin")
+        self.last_error = None
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self):
+        """Resend unanswered openings, poll, handle every challenge. Returns a list of
+        (challenge_id, outcome); ``last_error`` holds the UplinkError that cut the run short."""
+        self.last_error = None
+        out = []
+        try:
+            out += self.resend_pending()
+            if out and out[-1][1] == DEFERRED:
+                return out  # the backend is unreachable: poll next time
+            for env in self.poll():
+                out.append(self.handle(env))
+        except UplinkError as e:
+            self.last_error = e
+        return out
+
+    def poll(self):
+        """The Challenge envelopes the backend holds for us (a list of bytes)."""
+        path = self.client.base_path + PATH_CHALLENGES
+        hdrs = signed_headers(self.signer, "GET", path, b"", self.clock.now(), self.rng)
+        resp = self.client.request("GET", PATH_CHALLENGES, headers=hdrs).raise_for_status()
+        if resp.status == 204 or not resp.body:
+            return []
+        try:
+            items = cbor.decode(resp.body)
+        except ProtocolError:
+            items = None
+        if not isinstance(items, list):
+            raise BadResponse("challenge list is not a CBOR array")
+        return [e for e in items if isinstance(e, bytes)]
+
+    def handle(self, envelope):
+        """Verify one Challenge envelope and answer it; return (challenge_id, outcome)."""
+        try:
+            ch, _ = envelopes.open_message(
+                envelope, messages.Challenge, self._resolve, labels.CTY_CHALLENGE
+            )
+        except ProtocolError:
+            return (None, REFUSED)  # not from the authority: not worth remembering
+        cid = ch.challenge_id
+        done = self._done.outcome(cid)
+        if done is not None or atomic.exists(self._pending_path(cid)):
+            return (cid, ALREADY)
+        if ch.obu_id != self.obu_id:
+            return (cid, self._remember(cid, REFUSED))
+        now = self.clock.now()
+        if now is None:
+            return (cid, DEFERRED)  # cannot judge the deadline without GNSS time
+        if now > ch.deadline:
+            return (cid, self._remember(cid, EXPIRED))
+        try:
+            opening = self.build_opening(ch)
+        except ChallengeInvalid:
+            return (cid, self._remember(cid, REFUSED))
+        except SegmentUnavailable:
+            return (cid, self._remember(cid, UNAVAILABLE))
+        atomic.atomic_write(self._pending_path(cid), opening)
+        return (cid, self._post(cid, opening, now))
+
+    def resend_pending(self):
+        """POST the openings built earlier whose answer did not arrive; same bytes again."""
+        out = []
+        for name in os.listdir(self._pending):
+            if not name.endswith(".cose"):
+                continue
+            cid = bytes.fromhex(name[:-5])
+            opening = atomic.read_file(self._pending + "/" + name)
+            out.append((cid, self._post(cid, opening, self.clock.now())))
+            if out[-1][1] == DEFERRED:
+                break  # the network is down: leave the rest for the next run
+        return out
+
+    # --- building the answer ------------------------------------------------------------
+    def build_opening(self, ch):
+        """The signed Opening (COSE bytes) for a verified Challenge ``ch``."""
+        seq = ch.statement_seq
+        try:
+            sealed = self.files.sealed(seq)
+        except SealedInvalid:
+            self._fault()
+            raise SegmentUnavailable("statement %d is damaged on flash" % seq) from None
+        if sealed is None:
+            raise SegmentUnavailable("statement %d is not on this unit" % seq)
+        if sealed.obu_id != self.obu_id:
+            raise ChallengeInvalid("statement %d names another OBU" % seq)
+        found = self.find_segment(ch, sealed)
+        if found is None:
+            payload = opening_payload(ch.challenge_id, self.obu_id, seq)
+        else:
+            index, ledger_payload = found
+            rec, salt, blind, price_c, trace_c = split_payload(ledger_payload)
+            # The opening must open the statement's pair i; if the ledger disagrees, sending
+            # it would only prove the unit broken: report instead.
+            if (
+                record_times(ledger_payload)[0] != index
+                or tagged_hash(labels.TRACE_COMMITMENT, salt, rec) != trace_c
+                or sealed.commitment(index) != (price_c, trace_c)
+            ):
+                self._fault()
+                raise SegmentUnavailable("ledger segment %d disagrees with statement" % index)
+            payload = opening_payload(ch.challenge_id, self.obu_id, seq, index, rec, salt, blind)
+        return cose.sign1(payload, self.signer, labels.CTY_OPENING)
+
+    def find_segment(self, ch, sealed):
+        """(index, ledger payload) of the challenged segment, or None if none covers."""
+        count = sealed.segment_count
+        if ch.kind == messages.CHALLENGE_INDEX and ch.segment_index >= count:
+            raise ChallengeInvalid("segment %d of %d" % (ch.segment_index, count))
+        if count == 0:
+            return None
+        log = self._period(sealed.period_start)
+        try:
+            if log.count < count:
+                raise SegmentUnavailable("ledger holds %d of %d segments" % (log.count, count))
+            if ch.kind == messages.CHALLENGE_INDEX:
+                return ch.segment_index, log.read(ch.segment_index)
+            at = ch.at_time
+            i = 0
+            for payload in log.records():
+                if i >= count:
+                    break
+                _, t_start, t_end = record_times(payload)
+                if t_start <= at <= t_end:
+                    return i, payload  # the first (lowest) index that covers wins
+                i += 1
+            return None
+        except LedgerError:
+            self._fault()
+            raise SegmentUnavailable(
+                "ledger of period %d unreadable" % sealed.period_start
+            ) from None
+
+    def _period(self, period_id):
+        if self._open_period is not None:
+            log = self._open_period(period_id)
+        elif self.store is not None and period_id in self.store.periods():
+            try:
+                log = self.store.open(period_id)
+            except LedgerError:
+                self._fault()
+                log = None
+        else:
+            log = None  # Store.open would create an empty period: never for a lookup
+        if log is None:
+            raise SegmentUnavailable("ledger period %d is gone" % period_id)
+        return log
+
+    # --- sending ------------------------------------------------------------------------
+    def _post(self, cid, opening, now):
+        path = self.client.base_path + PATH_OPENINGS
+        try:
+            hdrs = signed_headers(self.signer, "POST", path, opening, now, self.rng)
+            self.client.request(
+                "POST", PATH_OPENINGS, opening, content_type=MEDIA_COSE, headers=hdrs
+            ).raise_for_status()
+        except HttpError as e:
+            if not e.permanent:
+                self.last_error = e
+                return DEFERRED
+            self.last_error = e
+            outcome = REJECTED
+        except (ClockUnknown, UplinkError) as e:
+            self.last_error = e
+            return DEFERRED
+        else:
+            outcome = ANSWERED
+        self._remember(cid, outcome)
+        atomic.remove(self._pending_path(cid))
+        return outcome
+
+    def _pending_path(self, cid):
+        return "%s/%s.cose" % (self._pending, cid.hex())
+
+    def _remember(self, cid, outcome):
+        self._done.add(cid, outcome)
+        return outcome
+
+    def _fault(self):
+        if self.status is not None:
+            self.status.set_fault(self.status.FAULT_LEDGER)

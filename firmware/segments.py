@@ -1,0 +1,286 @@
+"""Segmentation and pricing: odometer steps in, priced SegmentRecords out (SPEC §4.2, §5.1).
+
+A segment is a run of driving in one tariff cell — (statement period, policy, zone, time band)
+— cut when the cell of a step point changes, at a maximum length or duration (flag CUT_MAX),
+when the car has not moved for ``idle_cut_s``, or where the odometer restarts (STEP_RESTART:
+first fix, after a long outage or a re-anchoring). The distance of the step that crosses into a
+new cell is charged to the new cell (the step's end point decides), so every trace point of a
+record lies in the record's cell. A segment cut for a cell change or at the maximum starts at
+the previous segment's last instant, and one cut at a period boundary starts at the period's
+first second, so consecutive segments of a drive leave no instant uncovered (a camera sighting
+always has a segment to open; SPEC §5.4 gives a shared instant to the lower index).
+
+Trace sampling is deviation-bounded (an online "opening window" line simplification): a fix
+becomes a trace point when the fixes since the last trace point no longer all lie within
+``trace_tolerance_m`` of the straight line to the newest fix, and at least every
+``trace_interval_s``; the last fix always ends the trace. So every fix of a segment lies within
+the tolerance of the trace line between the two trace points around its time — what the
+backend's sighting check (verify.check_sighting) measures — while straight roads cost a point
+per interval instead of one per 10 s, and corners are never cut (a fixed 10 s sampling cuts a
+street corner by ~35 m at city speed). ``trace_tolerance_m=None`` samples by time only. The
+trace is bounded by messages.MAX_TRACE_POINTS (a max-duration cut comes long before).
+
+Nothing here touches the clock, the filesystem or the crypto: records go to
+``on_segment(record)`` with index -1; the committer (firmware.accounting) numbers, commits and
+stores them.
+"""
+
+from firmware.odometry import STEP_RESTART
+from protocol import messages
+from protocol.errors import NoTariffCell
+from protocol.geo import distance_um
+from protocol.tariff import price_micro
+from protocol.timeutil import month_start
+
+_RECORD_FLAGS = messages.FLAG_GAP_BRIDGED  # the only record flag a step can carry
+
+
+class SegmentConfig:
+    """Cut and sampling parameters (defaults: SPEC §4.2's 10 km / 15 min)."""
+
+    def __init__(
+        self,
+        max_len_m=10000,
+        max_dur_s=900,
+        trace_interval_s=20,
+        idle_cut_s=300,
+        trace_tolerance_m=8,
+    ):
+        if not (0 < max_len_m < 1 << 31 and 0 < max_dur_s and 0 < trace_interval_s):
+            raise ValueError("segment limits must be positive")
+        if trace_tolerance_m is not None and not 0 < trace_tolerance_m <= 1000:
+            raise ValueError("trace_tolerance_m must be in 1..1000 or None")
+        self.max_len_um = max_len_m * 1000000
+        self.max_dur_s = max_dur_s
+        self.trace_interval_s = trace_interval_s
+        self.idle_cut_s = idle_cut_s
+        self.trace_tol_mm = None if trace_tolerance_m is None else trace_tolerance_m * 1000
+
+
+def monthly_period(t):
+    """Default statement period: the calendar month (UTC) containing t, by its start."""
+    return month_start(t)
+
+
+class _Open:
+    """The segment being built (kept small: lives for up to 15 minutes on the heap)."""
+
+    def __init__(self, key, policy, pid, zone, band, rate, t_start):
+        self.key = key
+        self.policy = policy
+        self.pid = pid
+        self.zone = zone
+        self.band = band
+        self.rate = rate
+        self.t_start = t_start
+        self.t_end = t_start
+        self.dist_um = 0
+        self.flags = 0
+        self.trace = []  # kept points (dt_s, lat_e7, lon_e7)
+        self.win = []  # fixes since the last kept point: (dt_s, lat, lon, x_mm, y_mm)
+        # local map (mm east/north of the first point) for the deviation test
+        self.lat0 = 0
+        self.lon0 = 0
+        self.kx = 0
+        self.ky = 0
+        self.a_dt = 0  # the last kept point: time and map position
+        self.ax = 0
+        self.ay = 0
+
+    def add_point(self, dt, lat, lon, cfg):
+        trace = self.trace
+        if not trace:
+            trace.append((dt, lat, lon))
+            self.lat0 = lat
+            self.lon0 = lon
+            # µm per 10^5 units (1e-7°) at this latitude: 10 km is flat enough for a 1e-4 test
+            self.ky = distance_um(lat, lon, lat + (100000 if lat < 0 else -100000), lon)
+            self.kx = distance_um(lat, lon, lat, lon + (100000 if lon < 0 else -100000))
+            self.a_dt = dt
+            return
+        x = (lon - self.lon0) * self.kx // 100000000
+        y = (lat - self.lat0) * self.ky // 100000000
+        tol = cfg.trace_tol_mm
+        if tol is not None and self.win and not self._fits(x, y, tol):
+            self._keep(self.win[-1])
+        self.win.append((dt, lat, lon, x, y))
+        if dt - self.a_dt >= cfg.trace_interval_s:
+            self._keep(self.win[-1])
+
+    def _fits(self, x, y, tol):
+        """Do all fixes since the last kept point lie within ``tol`` mm of the line to (x, y)?"""
+        ax = self.ax
+        ay = self.ay
+        bx = x - ax
+        by = y - ay
+        len2 = bx * bx + by * by
+        tol2 = tol * tol
+        for w in self.win:
+            wx = w[3] - ax
+            wy = w[4] - ay
+            t = wx * bx + wy * by
+            if t <= 0:
+                d2 = wx * wx + wy * wy
+            elif t >= len2:
+                d2 = (wx - bx) * (wx - bx) + (wy - by) * (wy - by)
+            else:
+                c = wx * by - wy * bx
+                if c * c > tol2 * len2:
+                    return False
+                continue
+            if d2 > tol2:
+                return False
+        return True
+
+    def _keep(self, w):
+        if len(self.trace) < messages.MAX_TRACE_POINTS - 1:
+            self.trace.append((w[0], w[1], w[2]))
+            self.win = []
+        else:
+            self.win = [w]  # full (only with extreme configs): the newest point ends it
+        self.a_dt = w[0]
+        self.ax = w[3]
+        self.ay = w[4]
+
+    def finish(self):
+        """The trace, ended by the newest fix."""
+        if self.win:
+            w = self.win[-1]
+            self.trace.append((w[0], w[1], w[2]))
+            self.win = []
+        return self.trace
+
+
+class Segmenter:
+    """Turn odometer steps into priced segment records.
+
+    ``policies.lookup(t)`` returns (TariffPolicy, policy_id) valid at t, or None;
+    ``period_of(t)`` the statement period's start for t (default: calendar month). Counters:
+    segments, gap_events, unpriced_steps (steps dropped for want of a valid policy or rate).
+    """
+
+    def __init__(self, policies, vehicle_class, on_segment, config=None, period_of=None):
+        self.policies = policies
+        self.vehicle_class = vehicle_class
+        self.on_segment = on_segment
+        self.cfg = config if config is not None else SegmentConfig()
+        self.period_of = period_of if period_of is not None else monthly_period
+        self.cur = None
+        self.unpriced_steps = 0
+        self.segments = 0
+        self.gap_events = 0
+
+    # --- input ---------------------------------------------------------------------------
+
+    def step(self, t, lat, lon, dist_um, flags):
+        """One odometer step (see firmware.odometry.Odometer)."""
+        found = self.policies.lookup(t)
+        if found is None:
+            # No valid signed policy: nothing can be priced. The status shows a fault.
+            self.unpriced_steps += 1
+            self.close()
+            return
+        policy, pid = found
+        zone = policy.zone_at(lat, lon)
+        band = policy.band_at(t)
+        period = self.period_of(t)
+        key = (period, pid, zone, band)
+        cfg = self.cfg
+        cur = self.cur
+        t_start = t
+        if cur is not None:
+            if flags & STEP_RESTART or t - cur.t_end > cfg.idle_cut_s:
+                self.close()
+            elif cur.key != key:
+                # Contiguous: share the boundary instant, or start with the new period.
+                t_start = cur.t_end if cur.key[0] == period else period
+                self.close()
+            elif (cur.dist_um and cur.dist_um + dist_um > cfg.max_len_um) or (
+                t - cur.t_start > cfg.max_dur_s
+            ):
+                cur.flags |= messages.FLAG_CUT_MAX
+                t_start = cur.t_end
+                self.close()
+            cur = self.cur
+        if cur is None:
+            try:
+                rate = policy.rate(zone, band, self.vehicle_class)
+            except NoTariffCell:
+                self.unpriced_steps += 1  # the policy store refuses such policies
+                return
+            cur = _Open(key, policy, pid, zone, band, rate, t_start)
+            self.cur = cur
+        cur.dist_um += dist_um
+        cur.flags |= flags & _RECORD_FLAGS
+        cur.t_end = t
+        cur.add_point(t - cur.t_start, lat, lon, cfg)
+
+    def gap(self, t0, lat0, lon0, t1, lat1, lon1):
+        """A long outage with displacement: close the segment, emit a gap event record.
+
+        The record spans the outage with the fixes on both sides as its trace; it lies in the
+        period of t1 (an earlier period may already be sealed), so t0 is clamped to its start.
+        """
+        self.close()
+        found = self.policies.lookup(t1)
+        if found is None:
+            self.unpriced_steps += 1
+            return
+        pid = found[1]
+        start = self.period_of(t1)
+        if t0 < start:
+            t0 = start
+        rec = messages.SegmentRecord(
+            -1,
+            t0,
+            t1,
+            0,
+            0,
+            self.vehicle_class,
+            0,
+            0,
+            0,
+            pid,
+            messages.FLAG_GAP_EVENT,
+            [(0, lat0, lon0), (t1 - t0, lat1, lon1)],
+        )
+        self.gap_events += 1
+        self.on_segment(rec)
+
+    def tick(self, t):
+        """Call periodically with the GNSS time: closes the open segment after a long stop or
+        once its period is over, so statements can be sealed while the car is parked."""
+        cur = self.cur
+        if cur is None:
+            return
+        if t - cur.t_end > self.cfg.idle_cut_s or self.period_of(t) != cur.key[0]:
+            self.close()
+
+    # --- output ----------------------------------------------------------------------------
+
+    def close(self):
+        """Price and emit the open segment, if any (before sealing, before power-down)."""
+        cur = self.cur
+        if cur is None:
+            return
+        self.cur = None
+        trace = cur.finish()
+        if cur.dist_um == 0 and cur.t_end == cur.t_start and not cur.flags:
+            return  # a lone point: nothing driven, nothing to cover
+        dist_m = cur.dist_um // 1000000  # rounded down: never overcharge
+        rec = messages.SegmentRecord(
+            -1,
+            cur.t_start,
+            cur.t_end,
+            cur.zone,
+            cur.band,
+            self.vehicle_class,
+            dist_m,
+            cur.rate,
+            price_micro(dist_m, cur.rate),
+            cur.pid,
+            cur.flags,
+            trace,
+        )
+        self.segments += 1
+        self.on_segment(rec)

@@ -1,0 +1,213 @@
+"""A small stand-in for the backend's OBU endpoints, on 127.0.0.1, for the uplink loopback tests.
+
+It speaks the wire contract of firmware/uplink (README.md there): statements POSTed as
+application/cose and answered with a signed Receipt (the same receipt for the same envelope),
+``GET /api/v1/obu/challenges`` and ``POST /api/v1/obu/openings`` with signed requests. It checks
+what it receives with the protocol verifier, so the loopback tests catch a firmware that sends
+something the real backend would refuse, and it can misbehave on purpose: drop the connection
+after reading a statement, sign receipts with a wrong key, refuse with a JSON error.
+
+Every request is captured raw (request line, headers, body) for the privacy checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from protocol import cbor, cose, envelopes, labels, messages, p256, verify
+from protocol.errors import ProtocolError
+
+try:  # libsodium makes verifying a 3,000-segment statement instant; the pure group also works
+    from backend.crypto.group import SodiumGroup
+
+    GROUP: Any = SodiumGroup()
+except ImportError:  # pragma: no cover
+    from protocol import pedersen as GROUP
+
+WINDOW_S = 300
+
+
+def _b64url_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class FakeBackend:
+    """Backend state and misbehaviour switches; ``serve()`` runs it on a free port."""
+
+    def __init__(self, authority: p256.Signer, obu: p256.Signer, now: int) -> None:
+        self.authority = authority
+        self.receipt_signer: p256.Signer = authority
+        self.obu = obu
+        self.now = now
+        self.receipts: dict[bytes, bytes] = {}  # statement hash -> receipt envelope
+        self.statements: dict[int, messages.Statement] = {}
+        self.challenges: dict[bytes, bytes] = {}  # id -> envelope, while open
+        self.openings: dict[bytes, bytes] = {}  # id -> opening envelope
+        self.nonces: set[bytes] = set()
+        self.drop_statements = 0  # read the statement, store it, then close without answering
+        self.reject: tuple[int, str] | None = None  # answer statements with this JSON error
+        self.requests: list[bytes] = []  # raw captured requests
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.lock = threading.Lock()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def resolve_obu(self, kid: bytes) -> bytes | None:
+        return self.obu.public_key() if kid == self.obu.kid else None
+
+    def add_challenge(self, ch: messages.Challenge) -> bytes:
+        env = envelopes.sign_message(ch, self.authority, labels.CTY_CHALLENGE)
+        self.challenges[ch.challenge_id] = env
+        return env
+
+    def check_signed(self, header: str | None, method: str, path: str, body: bytes) -> None:
+        """The backend's signed-request rules (backend/services/signed_request.py)."""
+        if not header:
+            raise ProtocolError("signed request missing")
+        s1 = cose.verify_sign1(_b64url_decode(header), self.resolve_obu, labels.CTY_REQUEST)
+        m = cbor.decode(s1.payload)
+        if sorted(m) != [1, 2, 3, 4, 5] or len(m[5]) != 16:
+            raise ProtocolError("signed request map malformed")
+        if m[1] != method or m[2] != path or m[3] != hashlib.sha256(body).digest():
+            raise ProtocolError("signed request does not match the request")
+        if abs(self.now - m[4]) > WINDOW_S:
+            raise ProtocolError("signed request expired")
+        if m[5] in self.nonces:
+            raise ProtocolError("nonce replayed")
+        self.nonces.add(m[5])
+
+    # --- endpoints ----------------------------------------------------------------------------
+    def submit(self, body: bytes) -> tuple[int, bytes, str]:
+        st, _ = verify.verify_statement(body, self.resolve_obu, group=GROUP)
+        h = envelopes.statement_hash(body)
+        if h in self.receipts:
+            return 200, self.receipts[h], "application/cose"
+        r = messages.Receipt(st.obu_id, st.seq, h, st.total_price_micro, st.segment_count, self.now)
+        receipt = envelopes.sign_message(r, self.receipt_signer, labels.CTY_RECEIPT)
+        self.receipts[h] = receipt
+        self.statements[st.seq] = st
+        return 201, receipt, "application/cose"
+
+    def poll(self) -> tuple[int, bytes, str]:
+        if not self.challenges:
+            return 204, b"", ""
+        return 200, cbor.encode(list(self.challenges.values())), "application/cbor"
+
+    def answer(self, body: bytes) -> tuple[int, bytes, str]:
+        s1 = cose.verify_sign1(body, self.resolve_obu, labels.CTY_OPENING)
+        opening = messages.Opening.decode(s1.payload)
+        cid = opening.challenge_id
+        if self.openings.get(cid) == body:
+            return 200, b"", ""
+        ch_env = self.challenges.get(cid)
+        if ch_env is None:
+            raise ProtocolError("no such open challenge")
+        ch = messages.Challenge.decode(cose.decode_sign1(ch_env).payload)
+        st = self.statements[ch.statement_seq]
+        verify.check_opening_answers(opening, ch, st)
+        if not opening.is_empty:
+            verify.check_commitments(opening, st, GROUP)
+        self.openings[cid] = body
+        del self.challenges[cid]
+        return 201, b"", ""
+
+    @contextmanager
+    def serve(self, tls: tuple[str, str] | None = None) -> Iterator[int]:
+        """Serve on 127.0.0.1 (a free port, yielded); ``tls`` = (cert PEM, key PEM) for https."""
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                if status != 204:
+                    self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if status != 204:
+                    self.wfile.write(body)
+                self.close_connection = True
+
+            def _error(self, status: int, code: str, detail: str) -> None:
+                self._reply(
+                    status,
+                    json.dumps({"error": code, "detail": detail}).encode(),
+                    "application/json",
+                )
+
+            def _handle(self, method: str) -> None:
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n) if n else b""
+                head = "".join("%s: %s\r\n" % kv for kv in self.headers.items())
+                raw = ("%s\r\n%s\r\n" % (self.requestline, head)).encode("latin-1") + body
+                with backend.lock:
+                    backend.requests.append(raw)
+                    status = self._route(method, body)
+                    backend.log.append((method, self.path, status))
+
+            def _route(self, method: str, body: bytes) -> int:
+                try:
+                    if method == "POST" and self.path == "/api/v1/statements":
+                        if self.headers.get("Content-Type") != "application/cose":
+                            self._error(415, "unsupported_media_type", "send application/cose")
+                            return 415
+                        if backend.reject is not None:
+                            status, code = backend.reject
+                            self._error(status, code, "refused on purpose")
+                            return status
+                        status, out, ctype = backend.submit(body)
+                        if backend.drop_statements:
+                            backend.drop_statements -= 1
+                            self.close_connection = True
+                            return 0  # stored, but the answer is lost
+                    elif method == "GET" and self.path == "/api/v1/obu/challenges":
+                        backend.check_signed(
+                            self.headers.get("QM-Signed-Request"), method, self.path, body
+                        )
+                        status, out, ctype = backend.poll()
+                    elif method == "POST" and self.path == "/api/v1/obu/openings":
+                        backend.check_signed(
+                            self.headers.get("QM-Signed-Request"), method, self.path, body
+                        )
+                        status, out, ctype = backend.answer(body)
+                    else:
+                        self._error(404, "not_found", self.path)
+                        return 404
+                except ProtocolError as e:
+                    self._error(422, getattr(e, "code", "protocol_error"), str(e))
+                    return 422
+                self._reply(status, out, ctype)
+                return status
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
