@@ -1,0 +1,274 @@
+"""The OBU application: wires injected board objects to the pipeline (DESIGN §3, §5).
+
+    UART bytes ─► gnss.NmeaParser ─► odometry.Odometer ─► segments.Segmenter ─► accounting
+      (commit + encrypted ledger) ─► at period end statement.seal_period ─► uplink.Outbox
+      (receipt) ; uplink polls challenges ─► challenges.ChallengeResponder (one opening each)
+
+Everything with a side effect is injected (STYLE: micropython-lib drivers): the filesystem
+root, the signer (software or ATECC608), the RNG, the socket connector and the status
+outputs. ``firmware/board/esp32.py`` and ``firmware/board/host.py`` build them; ``main.py``
+(device) and ``firmware/host_main.py`` (unix port) run :meth:`App.run`.
+
+Time is GNSS time only (the last accepted fix), never the RTC: until the receiver has given a
+dated fix the unit neither seals nor signs requests.
+
+Heap: the driving path (parser, odometer, segmenter, commit) and the network path (sealing,
+uplink, challenges) are never needed at the same instant. :meth:`App.sync` imports the network
+modules, runs them and — with ``unload=True``, the default on the device — removes them from
+``sys.modules`` again so their code leaves the heap before driving resumes.
+"""
+
+import gc
+import os
+import sys
+
+from firmware.accounting import Accounting
+from firmware.gnss.nmea import NmeaParser
+from firmware.ledger import Store
+from firmware.odometry import Odometer
+from firmware.policy import PolicyStore
+from firmware.segments import SegmentConfig, Segmenter
+from firmware.state import ChainState
+from firmware.status import Status
+
+# Modules only the network phase needs (unloaded after a sync on the device).
+_NETWORK_MODULES = (
+    "firmware.statement",
+    "firmware.uplink.outbox",
+    "firmware.uplink.http",
+    "firmware.uplink.sealed",
+    "firmware.uplink.signed",
+    "firmware.challenges",
+    "protocol.cose",
+    "protocol.p256",
+    "protocol.tables_p256",
+    "protocol.cbor_decode",
+    "protocol.envelopes",
+)
+
+
+class _Clock:
+    """GNSS time as the uplink expects it: ``now()`` → Unix seconds or None."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def now(self):
+        return self.app.gnss_time
+
+
+class App:
+    """One OBU. ``cfg`` a firmware.config.Config; ``root`` its flash directory."""
+
+    def __init__(
+        self,
+        cfg,
+        root,
+        signer,
+        rng=None,
+        connect=None,
+        status_outputs=(),
+        segment_config=None,
+        odometer_config=None,
+        unload=True,
+    ):
+        self.cfg = cfg
+        self.root = root
+        self.signer = signer
+        self.rng = rng if rng is not None else os.urandom
+        self.connect = connect
+        self.unload = unload
+        self.gnss_time = None
+        self.clock = _Clock(self)
+        self.status = Status(status_outputs)
+        self.store = Store(root, self.rng)
+        self.accounting = Accounting(self.store, self.rng, period_of=cfg.period_of, root=root)
+        self.state = ChainState(root, cfg.chain_next_seq, cfg.chain_prev_hash)
+        self.state.recover()
+        self.policies = PolicyStore(
+            root, cfg.authority_public_key, clock=self.clock.now, vehicle_class=cfg.vehicle_class
+        )
+        self.segmenter = Segmenter(
+            self.policies,
+            cfg.vehicle_class,
+            self._on_segment,
+            segment_config if segment_config is not None else SegmentConfig(),
+            period_of=cfg.period_of,
+        )
+        self.odometer = Odometer(self.segmenter.step, self.segmenter.gap, odometer_config)
+        self.parser = NmeaParser(self._on_fix, min_unix=cfg.gnss_min_unix)
+        self.sealed = []  # (seq, statement_hash) sealed during this run
+        self.sync_errors = []
+
+    # --- driving path -------------------------------------------------------------------
+
+    def feed(self, data):
+        """Bytes from the GNSS UART."""
+        self.parser.feed(data)
+
+    def _on_fix(self, fix):
+        self.status.set_fix(bool(fix.valid))
+        if fix.t is None:
+            return
+        if self.gnss_time is None or fix.t > self.gnss_time:
+            self.gnss_time = fix.t
+            self.status.set_time(fix.t)
+        self.odometer.update(fix)
+        self.segmenter.tick(fix.t)
+        self.status.set_charging(self.segmenter.cur is not None)
+        self.status.set_fault(
+            Status.FAULT_POLICY_MISSING, self.policies.lookup(self.gnss_time) is None
+        )
+
+    def _on_segment(self, record):
+        self.accounting.add(record)
+
+    def end_of_input(self):
+        """The receiver went quiet (end of a replay, ignition off): finish what is open."""
+        self.parser.flush()
+        self.segmenter.close()
+        self.accounting.checkpoint()
+
+    # --- periods ------------------------------------------------------------------------
+
+    def periods_to_seal(self, now=None):
+        """Period starts that have ended by GNSS time ``now`` and are not sealed yet, in order
+        (including periods without driving: the chain has no holes, SPEC §5.3)."""
+        now = self.gnss_time if now is None else now
+        if now is None:
+            return []
+        current = self.cfg.period_of(now)
+        start = self.state.last_period_end
+        if start is None:
+            periods = [p for p in self.accounting.periods() if p < current]
+            if not periods:
+                return []
+            start = min(periods)
+        out = []
+        while start < current:
+            out.append(start)
+            start = self.cfg.period_end(start)
+        return out
+
+    def seal_due(self, now=None):
+        """Seal every ended period; returns the new (seq, statement_hash) pairs."""
+        from firmware.statement import seal_period
+
+        done = []
+        for start in self.periods_to_seal(now):
+            if self.segmenter.cur is not None and self.segmenter.cur.key[0] == start:
+                self.segmenter.close()
+            seq, _path, h = seal_period(
+                self.accounting,
+                self.state,
+                start,
+                self.cfg.period_end(start),
+                self.cfg.obu_id,
+                self.signer,
+            )
+            done.append((seq, h))
+        self.sealed.extend(done)
+        return done
+
+    # --- network path -------------------------------------------------------------------
+
+    def client(self):
+        from firmware.uplink.http import HttpClient
+
+        _scheme, host, port, base = self.cfg.url
+        kw = {}
+        if self.connect is not None:
+            kw["connect"] = self.connect
+        return HttpClient(host, port, base_path=base, **kw)
+
+    def sync(self):
+        """Seal what is due, upload statements, answer challenges. Returns a summary dict."""
+        summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
+        try:
+            summary["sealed"] = len(self.seal_due())
+            if self.connect is not None or self.cfg.network_kind != "none":
+                self._network(summary)
+        finally:
+            if self.unload:
+                unload(_NETWORK_MODULES)
+        return summary
+
+    def _network(self, summary):
+        from firmware.challenges import ChallengeResponder
+        from firmware.uplink.outbox import Outbox
+        from firmware.uplink.sealed import StatementFiles
+
+        files = StatementFiles(self.root, chain=self.state)
+        client = self.client()
+        key = self.cfg.authority_public_key
+        outbox = Outbox(
+            self.root, client, key, self.clock, self.rng, files=files, status=self.status
+        )
+        summary["uploaded"] = outbox.run()
+        if outbox.last_error is not None:
+            summary["errors"].append(outbox.last_error)
+        responder = ChallengeResponder(
+            self.root,
+            client,
+            self.signer,
+            self.cfg.obu_id,
+            key,
+            self.clock,
+            store=self.store,
+            rng=self.rng,
+            files=files,
+            status=self.status,
+        )
+        summary["answered"] = len(responder.run())
+        if responder.last_error is not None:
+            summary["errors"].append(responder.last_error)
+
+    # --- main loop ----------------------------------------------------------------------
+
+    def run(self, uart, sync_every_s=300, sleep_ms=None, max_idle_reads=None):
+        """Read the GNSS UART forever (or until ``max_idle_reads`` empty reads in a row: the end
+        of a replay), syncing every ``sync_every_s`` seconds of GNSS time."""
+        last_sync = None
+        idle = 0
+        while True:
+            data = uart.read()
+            if data:
+                idle = 0
+                self.feed(data)
+            else:
+                idle += 1
+                if max_idle_reads is not None and idle >= max_idle_reads:
+                    break
+                if sleep_ms:
+                    _sleep_ms(sleep_ms)
+            t = self.gnss_time
+            if t is not None and (last_sync is None or t - last_sync >= sync_every_s):
+                last_sync = t
+                self.sync()
+                gc.collect()
+        self.end_of_input()
+        return self.sync()
+
+
+def unload(names):
+    """Drop modules from sys.modules so their code can be collected (MicroPython heap)."""
+    for name in names:
+        if name in sys.modules:
+            del sys.modules[name]
+            parent, _, child = name.rpartition(".")
+            mod = sys.modules.get(parent)
+            if mod is not None and hasattr(mod, child):
+                try:
+                    delattr(mod, child)
+                except (AttributeError, TypeError):
+                    pass
+    gc.collect()
+
+
+def _sleep_ms(ms):
+    import time
+
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)

@@ -1,0 +1,78 @@
+"""Run the OBU application on a host under the MicroPython unix port (or CPython).
+
+    micropython -m firmware.host_main --config obu.json --root /tmp/obu \
+        --nmea drive.nmea [--chunk 256] [--sync-every 300] [--quiet]
+
+Reads NMEA from a file or pipe (``--nmea -`` for stdin) as if it came from the receiver's
+UART, and talks HTTP to the ``backend_url`` of the config (statements, receipts, tariff policy,
+challenges). At the end of the input it closes the open segment, seals ended periods and
+syncs once more, then prints a one-line summary: ``summary segments=… sealed=… uploaded=…``.
+The OBU key is kept in ``<root>/obu.key`` (development signer).
+"""
+
+import sys
+
+from firmware import config
+from firmware.app import App
+from firmware.board.host import FileUart, PrintStatus, software_signer
+
+
+def _args(argv):
+    opts = {"--chunk": "256", "--sync-every": "300"}
+    flags = set()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--quiet", "--no-unload"):
+            flags.add(a)
+            i += 1
+        elif a.startswith("--") and i + 1 < len(argv):
+            opts[a] = argv[i + 1]
+            i += 2
+        else:
+            raise SystemExit("usage: host_main --config F --root D --nmea F [--chunk N]")
+    for need in ("--config", "--root", "--nmea"):
+        if need not in opts:
+            raise SystemExit("missing " + need)
+    return opts, flags
+
+
+def main(argv):
+    opts, flags = _args(argv)
+    cfg = config.load(opts["--config"])
+    root = opts["--root"]
+    import os
+
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    outputs = () if "--quiet" in flags else (PrintStatus(),)
+    app = App(
+        cfg,
+        root,
+        software_signer(root + "/obu.key"),
+        status_outputs=outputs,
+        unload="--no-unload" not in flags,
+    )
+    path = opts["--nmea"]
+    uart = FileUart("/dev/stdin" if path == "-" else path, int(opts["--chunk"]))
+    summary = app.run(uart, sync_every_s=int(opts["--sync-every"]), max_idle_reads=1)
+    print(
+        "summary segments=%d gaps=%d sealed=%d uploaded=%d answered=%d errors=%d"
+        % (
+            app.segmenter.segments,
+            app.segmenter.gap_events,
+            len(app.sealed),
+            summary["uploaded"],
+            summary["answered"],
+            len(summary["errors"]),
+        )
+    )
+    for e in summary["errors"]:
+        print("error", repr(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
