@@ -47,6 +47,10 @@ _NETWORK_MODULES = (
 )
 
 
+# Look for the next tariff policy when the current one ends within this many seconds.
+POLICY_REFRESH_S = 7 * 86400
+
+
 class _Clock:
     """GNSS time as the uplink expects it: ``now()`` → Unix seconds or None."""
 
@@ -201,6 +205,7 @@ class App:
         files = StatementFiles(self.root, chain=self.state)
         client = self.client()
         key = self.cfg.authority_public_key
+        self._fetch_policy(client, summary)
         outbox = Outbox(
             self.root, client, key, self.clock, self.rng, files=files, status=self.status
         )
@@ -222,6 +227,35 @@ class App:
         summary["answered"] = len(responder.run())
         if responder.last_error is not None:
             summary["errors"].append(responder.last_error)
+
+    def _fetch_policy(self, client, summary):
+        """Fetch the authority's current signed policy when the unit holds no valid one, or
+        the current one ends within POLICY_REFRESH_S and no successor is held. The policy
+        store verifies it; a bad one is refused and the old one kept."""
+        now = self.gnss_time
+        if now is None:
+            return
+        held = self.policies.lookup(now)
+        if held is not None and (
+            self.policies.next() is not None or held[0].valid_until - now > POLICY_REFRESH_S
+        ):
+            return
+        from firmware.uplink import PATH_POLICY
+
+        try:
+            resp = client.get(PATH_POLICY)
+        except Exception as e:  # noqa: BLE001 - a failed fetch is retried at the next sync
+            summary["errors"].append(e)
+            return
+        if resp.status != 200 or not resp.body:
+            return
+        from firmware.policy import PolicyRefused
+
+        try:
+            self.policies.install(resp.body, now)
+            summary["policy"] = 1
+        except (ValueError, PolicyRefused) as e:  # the protocol's and the store's refusals
+            summary["errors"].append(e)
 
     # --- main loop ----------------------------------------------------------------------
 

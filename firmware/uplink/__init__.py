@@ -21,6 +21,8 @@ PATH_CHALLENGES = "/api/v1/obu/challenges"
 # 2xx: stored (also when the identical envelope is posted again: the answer may be lost on the
 # way back). 4xx: JSON error as above; the OBU does not resend.
 PATH_OPENINGS = "/api/v1/obu/openings"
+# GET (public): the authority's current signed TariffPolicy, application/cose.
+PATH_POLICY = "/api/v1/policies/current"
 
 MEDIA_COSE = "application/cose"
 MEDIA_CBOR = "application/cbor"

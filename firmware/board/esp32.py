@@ -1,0 +1,84 @@
+"""ESP32 board: the App's injected objects from ``machine`` and ``network``, on the pins of
+``firmware/board/pins.py`` (= hardware/pinmap.json).
+
+Only imported on the device (``main.py``); nothing here runs on the host. The signer is the
+software RFC 6979 signer with its key on flash until the ATECC608 driver is fitted (issue 6):
+``make_signer`` is the one place that changes.
+"""
+
+import os
+
+import machine  # type: ignore[import-not-found]
+
+from firmware.board import pins
+
+ROOT = "/qm"  # the unit's data (ledger, keys, state, outbox) on the LittleFS partition
+
+
+class Esp32Uart:
+    """The GNSS UART, non-blocking: ``read()`` returns what arrived or None."""
+
+    def __init__(self, baud):
+        self.uart = machine.UART(
+            pins.GNSS_UART, baudrate=baud, rx=pins.GNSS_RX, tx=pins.GNSS_TX, rxbuf=2048
+        )
+
+    def read(self, n=-1):
+        k = self.uart.any()
+        if not k:
+            return None
+        return self.uart.read(k if n is None or n < 0 else min(n, k))
+
+
+class Led:
+    """A status LED pin with the on()/off() the status patterns use."""
+
+    def __init__(self, pin_no):
+        self.pin = machine.Pin(pin_no, machine.Pin.OUT, value=0)
+
+    def on(self):
+        self.pin.value(1)
+
+    def off(self):
+        self.pin.value(0)
+
+
+def ensure_root():
+    try:
+        os.mkdir(ROOT)
+    except OSError:
+        pass
+    return ROOT
+
+
+def make_signer(root):
+    from firmware.board.host import software_signer
+
+    return software_signer(root + "/obu.key")
+
+
+def connect_network(cfg, timeout_ms=20000):
+    """Bring up Wi-Fi (``network.kind == "wifi"``); returns True when connected.
+
+    The modem (PPP over the LTE-M UART) follows the same shape with ``network.PPP``.
+    """
+    if cfg.network_kind != "wifi":
+        return False
+    import time
+
+    import network  # type: ignore[import-not-found]
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    if not wlan.isconnected():
+        wlan.connect(cfg.wifi_ssid, cfg.wifi_password)
+        t0 = time.ticks_ms()
+        while not wlan.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < timeout_ms:
+            time.sleep_ms(100)
+    return wlan.isconnected()
+
+
+def status_outputs():
+    from firmware.status import LedStatus
+
+    return (LedStatus(Led(pins.LED_GREEN), Led(pins.LED_RED), Led(pins.LED_AMBER)),)
