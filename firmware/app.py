@@ -237,7 +237,7 @@ class App:
             return
         held = self.policies.lookup(now)
         if held is not None and (
-            self.policies.next() is not None or held[0].valid_until - now > POLICY_REFRESH_S
+            self.policies.next is not None or held[0].valid_until - now > POLICY_REFRESH_S
         ):
             return
         from firmware.uplink import PATH_POLICY

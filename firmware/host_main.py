@@ -1,13 +1,15 @@
 """Run the OBU application on a host under the MicroPython unix port (or CPython).
 
     micropython -m firmware.host_main --config obu.json --root /tmp/obu \
-        --nmea drive.nmea [--chunk 256] [--sync-every 300] [--quiet]
+        --nmea drive.nmea [--chunk 256] [--sync-every 300] [--quiet] [--net] [--no-unload]
 
 Reads NMEA from a file or pipe (``--nmea -`` for stdin) as if it came from the receiver's
 UART, and talks HTTP to the ``backend_url`` of the config (statements, receipts, tariff policy,
 challenges). At the end of the input it closes the open segment, seals ended periods and
 syncs once more, then prints a one-line summary: ``summary segments=… sealed=… uploaded=…``.
-The OBU key is kept in ``<root>/obu.key`` (development signer).
+The OBU key is kept in ``<root>/obu.key`` (development signer). ``--net`` talks to the
+backend even when the config's network kind is "none" (on a host the sockets need no
+bring-up); ``--no-unload`` keeps network modules loaded between syncs.
 """
 
 import sys
@@ -23,7 +25,7 @@ def _args(argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("--quiet", "--no-unload"):
+        if a in ("--quiet", "--no-unload", "--net"):
             flags.add(a)
             i += 1
         elif a.startswith("--") and i + 1 < len(argv):
@@ -48,10 +50,16 @@ def main(argv):
     except OSError:
         pass
     outputs = () if "--quiet" in flags else (PrintStatus(),)
+    connect = None
+    if "--net" in flags:  # talk to backend_url even with network kind "none" (host runs)
+        from firmware.uplink.http import socket_connect
+
+        connect = socket_connect
     app = App(
         cfg,
         root,
         software_signer(root + "/obu.key"),
+        connect=connect,
         status_outputs=outputs,
         unload="--no-unload" not in flags,
     )
