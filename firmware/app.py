@@ -174,6 +174,29 @@ class App:
         self.sealed.extend(done)
         return done
 
+    # --- retention ----------------------------------------------------------------------
+
+    def purge_expired(self, now=None):
+        """Destroy the trace records of every statement whose receipt has been held for
+        longer than the retention window (DESIGN §2.4): the period's ledger key is destroyed
+        first (cryptographic deletion), then its file. The signed statement and receipt stay:
+        they are the driver's proof of payment and hold no trace. Returns the purged periods.
+        """
+        now = self.gnss_time if now is None else now
+        if now is None:
+            return []
+        window = self.cfg.retention_days * 86400
+        held = set(self.accounting.periods())
+        purged = []
+        for seq in self.state.statement_seqs():
+            m = self.state.meta(seq)
+            if m is None or not m.receipt_held or m.received_at is None:
+                continue
+            if m.period_start in held and now - m.received_at > window:
+                self.accounting.destroy(m.period_start)
+                purged.append(m.period_start)
+        return purged
+
     # --- network path -------------------------------------------------------------------
 
     def client(self):
@@ -187,11 +210,12 @@ class App:
 
     def sync(self):
         """Seal what is due, upload statements, answer challenges. Returns a summary dict."""
-        summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
+        summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
         try:
             summary["sealed"] = len(self.seal_due())
             if self.connect is not None or self.cfg.network_kind != "none":
                 self._network(summary)
+            summary["purged"] = len(self.purge_expired())
         finally:
             if self.unload:
                 unload(_NETWORK_MODULES)
