@@ -35,7 +35,7 @@ from protocol.compat import const
 from protocol.hashing import sha256
 from protocol.timeutil import month_start
 
-# firmware.commit (with protocol.messages, pedersen, tariff, geo and the comb tables behind it)
+# firmware.commit (with protocol.record, pedersen, tariff, geo and the comb tables behind it)
 # is imported where segments are added, not here: sealing a period needs none of it, and on the
 # 64-bit unix port that code takes ~50 KB of a 96 KB heap.
 
@@ -274,7 +274,7 @@ class Accounting:
     # --- writing -------------------------------------------------------------------------
 
     def add(self, record):
-        """Commit ``record`` (a messages.SegmentRecord, index ignored) and return its index.
+        """Commit ``record`` (a protocol.record.SegmentRecord, index ignored) and return its index.
 
         Sets ``record.index``. The entry is durable when this returns; the totals follow in
         RAM and reach the checkpoint within ``checkpoint_every`` appends.

@@ -12,38 +12,47 @@ outputs. ``firmware/board/esp32.py`` and ``firmware/board/host.py`` build them; 
 Time is GNSS time only (the last accepted fix), never the RTC: until the receiver has given a
 dated fix the unit neither seals nor signs requests.
 
-Heap: the driving path (parser, odometer, segmenter, commit) and the network path (sealing,
-uplink, challenges) are never needed at the same instant. :meth:`App.sync` imports the network
-modules, runs them and — with ``unload=True``, the default on the device — removes them from
-``sys.modules`` again so their code leaves the heap before driving resumes.
+Heap (DESIGN §8; firmware/README.md "Memory"): on the device, imported code lives on the heap,
+and the driving path (parser, odometer, segmenter, commit), the policy verifier (boot, policy
+installs) and the network path (sealing, uplink, challenges) are never needed at the same
+instant. So the App imports each phase's modules when the phase starts and — with ``unload``,
+the default under MicroPython — removes them from ``sys.modules`` when it ends, so that their
+code leaves the heap: at boot the policies are verified before the driving modules are even
+imported, and :meth:`App.sync` unloads the sealing code before the uplink's and everything of
+the network phase before driving resumes. Only modules that no resident module refers to may be
+listed in ``_NETWORK_MODULES`` (a module reloaded while an old copy lives on would have two
+copies of its classes); the signer must not hold one either (firmware.board.host).
 """
 
 import gc
 import os
 import sys
 
-from firmware.accounting import Accounting
-from firmware.gnss.nmea import NmeaParser
-from firmware.ledger import Store
-from firmware.odometry import Odometer
-from firmware.policy import PolicyStore
-from firmware.segments import SegmentConfig, Segmenter
-from firmware.state import ChainState
-from firmware.status import Status
-
-# Modules only the network phase needs (unloaded after a sync on the device).
+# Modules the driving loop never needs: the policy verifier's (boot, installs) and the network
+# phase's (sealing, uplink, challenges). Unloaded after boot and after every sync on the device.
 _NETWORK_MODULES = (
     "firmware.statement",
+    "firmware.challenges",
     "firmware.uplink.outbox",
     "firmware.uplink.http",
     "firmware.uplink.sealed",
     "firmware.uplink.signed",
-    "firmware.challenges",
+    "firmware.uplink",
+    "protocol.envelopes",
     "protocol.cose",
     "protocol.p256",
-    "protocol.tables_p256",
+    "protocol.messages",
+    "protocol.exchange",
+    "protocol.fields",
+    "protocol.tariff_rules",
     "protocol.cbor_decode",
-    "protocol.envelopes",
+)
+# The commit path (firmware.accounting imports it with the first segment): out of the way while
+# a sync runs, back with the next segment.
+_COMMIT_MODULES = (
+    "firmware.commit",
+    "protocol.pedersen",
+    "protocol.ristretto",
 )
 
 
@@ -74,24 +83,43 @@ class App:
         status_outputs=(),
         segment_config=None,
         odometer_config=None,
-        unload=True,
+        unload=None,
     ):
         self.cfg = cfg
         self.root = root
         self.signer = signer
         self.rng = rng if rng is not None else os.urandom
         self.connect = connect
-        self.unload = unload
+        # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its
+        # modules whatever ``unload`` says (other code in the process holds the same modules).
+        self.unload = unload is not False and sys.implementation.name == "micropython"
         self.gnss_time = None
         self.clock = _Clock(self)
+        # Each phase's imports happen here, in order, so that boot's peak is one phase's code.
+        from firmware.status import Status
+
         self.status = Status(status_outputs)
+        # Policies first: verifying them loads the P-256, COSE and policy-decoding code, which
+        # leaves the heap again before the driving modules come in.
+        from firmware.policy import PolicyStore
+
+        self.policies = PolicyStore(
+            root, cfg.authority_public_key, clock=self.clock.now, vehicle_class=cfg.vehicle_class
+        )
+        if self.unload:
+            unload_modules(_NETWORK_MODULES)
+        from firmware.accounting import Accounting
+        from firmware.ledger import Store
+        from firmware.state import ChainState
+
         self.store = Store(root, self.rng)
         self.accounting = Accounting(self.store, self.rng, period_of=cfg.period_of, root=root)
         self.state = ChainState(root, cfg.chain_next_seq, cfg.chain_prev_hash)
         self.state.recover()
-        self.policies = PolicyStore(
-            root, cfg.authority_public_key, clock=self.clock.now, vehicle_class=cfg.vehicle_class
-        )
+        from firmware.gnss.nmea import NmeaParser
+        from firmware.odometry import Odometer
+        from firmware.segments import SegmentConfig, Segmenter
+
         self.segmenter = Segmenter(
             self.policies,
             cfg.vehicle_class,
@@ -121,7 +149,7 @@ class App:
         self.segmenter.tick(fix.t)
         self.status.set_charging(self.segmenter.cur is not None)
         self.status.set_fault(
-            Status.FAULT_POLICY_MISSING, self.policies.lookup(self.gnss_time) is None
+            self.status.FAULT_POLICY_MISSING, self.policies.lookup(self.gnss_time) is None
         )
 
     def _on_segment(self, record):
@@ -212,40 +240,60 @@ class App:
         """Seal what is due, upload statements, answer challenges. Returns a summary dict."""
         summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
         try:
+            if self.unload:
+                unload_modules(_COMMIT_MODULES)
             summary["sealed"] = len(self.seal_due())
+            if self.unload:  # the sealing code (and a last segment's commit) out: uplink next
+                unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
             if self.connect is not None or self.cfg.network_kind != "none":
                 self._network(summary)
             summary["purged"] = len(self.purge_expired())
         finally:
             if self.unload:
-                unload(_NETWORK_MODULES)
+                unload_modules(_NETWORK_MODULES)
         return summary
 
     def _network(self, summary):
-        from firmware.challenges import ChallengeResponder
+        client = self.client()
+        self._fetch_policy(client, summary)
+        self.upload(summary, client)
+        if self.unload:  # the outbox's code out before the challenge responder's comes in
+            unload_modules(("firmware.uplink.outbox",))
+        self.answer_challenges(summary, client)
+
+    def upload(self, summary, client=None):
+        """Submit the sealed statements that have no receipt yet (firmware.uplink.outbox)."""
         from firmware.uplink.outbox import Outbox
         from firmware.uplink.sealed import StatementFiles
 
-        files = StatementFiles(self.root, chain=self.state)
-        client = self.client()
-        key = self.cfg.authority_public_key
-        self._fetch_policy(client, summary)
         outbox = Outbox(
-            self.root, client, key, self.clock, self.rng, files=files, status=self.status
+            self.root,
+            client if client is not None else self.client(),
+            self.cfg.authority_public_key,
+            self.clock,
+            self.rng,
+            files=StatementFiles(self.root, chain=self.state),
+            status=self.status,
         )
         summary["uploaded"] = outbox.run()
         if outbox.last_error is not None:
             summary["errors"].append(outbox.last_error)
+
+    def answer_challenges(self, summary, client=None):
+        """Poll for challenges and answer them (firmware.challenges)."""
+        from firmware.challenges import ChallengeResponder
+        from firmware.uplink.sealed import StatementFiles
+
         responder = ChallengeResponder(
             self.root,
-            client,
+            client if client is not None else self.client(),
             self.signer,
             self.cfg.obu_id,
-            key,
+            self.cfg.authority_public_key,
             self.clock,
             store=self.store,
             rng=self.rng,
-            files=files,
+            files=StatementFiles(self.root, chain=self.state),
             status=self.status,
         )
         summary["answered"] = len(responder.run())
@@ -308,7 +356,7 @@ class App:
         return self.sync()
 
 
-def unload(names):
+def unload_modules(names):
     """Drop modules from sys.modules so their code can be collected (MicroPython heap)."""
     for name in names:
         if name in sys.modules:

@@ -35,9 +35,11 @@ from firmware.uplink import (
 )
 from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
 from firmware.uplink.signed import signed_headers
-from protocol import cbor, cose, envelopes, labels, messages
+from protocol import cbor, cose, envelopes, labels
 from protocol.errors import ProtocolError
+from protocol.exchange import Challenge
 from protocol.hashing import tagged_hash
+from protocol.record import CHALLENGE_ID_LEN, CHALLENGE_INDEX
 
 # Outcomes of handle(); the numbers are how answered.bin stores them.
 ANSWERED = "answered"  # the opening was accepted (2xx)
@@ -49,7 +51,7 @@ REJECTED = "rejected"  # the backend refused our opening (4xx)
 DEFERRED = "deferred"  # no GNSS time yet, or the POST failed: again on the next poll
 _CODES = (ANSWERED, EXPIRED, REFUSED, UNAVAILABLE, REJECTED)
 
-_ID_LEN = messages.CHALLENGE_ID_LEN
+_ID_LEN = CHALLENGE_ID_LEN
 _ENTRY = _ID_LEN + 1
 MAX_REMEMBERED = 256
 
@@ -231,9 +233,7 @@ class ChallengeResponder:
     def handle(self, envelope):
         """Verify one Challenge envelope and answer it; return (challenge_id, outcome)."""
         try:
-            ch, _ = envelopes.open_message(
-                envelope, messages.Challenge, self._resolve, labels.CTY_CHALLENGE
-            )
+            ch, _ = envelopes.open_message(envelope, Challenge, self._resolve, labels.CTY_CHALLENGE)
         except ProtocolError:
             return (None, REFUSED)  # not from the authority: not worth remembering
         cid = ch.challenge_id
@@ -303,7 +303,7 @@ class ChallengeResponder:
     def find_segment(self, ch, sealed):
         """(index, ledger payload) of the challenged segment, or None if none covers."""
         count = sealed.segment_count
-        if ch.kind == messages.CHALLENGE_INDEX and ch.segment_index >= count:
+        if ch.kind == CHALLENGE_INDEX and ch.segment_index >= count:
             raise ChallengeInvalid("segment %d of %d" % (ch.segment_index, count))
         if count == 0:
             return None
@@ -311,7 +311,7 @@ class ChallengeResponder:
         try:
             if log.count < count:
                 raise SegmentUnavailable("ledger holds %d of %d segments" % (log.count, count))
-            if ch.kind == messages.CHALLENGE_INDEX:
+            if ch.kind == CHALLENGE_INDEX:
                 return ch.segment_index, log.read(ch.segment_index)
             at = ch.at_time
             i = 0

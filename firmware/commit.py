@@ -1,21 +1,28 @@
 """Commit one priced segment: encode its record, draw r and a salt, compute C and T (SPEC §5.2).
 
 The per-segment half of firmware.accounting, in its own module so that sealing a period (which
-never commits) does not load it or the protocol modules behind it (messages, pedersen and its
+never commits) does not load it or the protocol modules behind it (record, pedersen and its
 comb tables, tariff, geo). ``commit_segment`` returns the ledger entry::
 
     CBOR [record_bytes, salt(16), blind(32, LE), C(32), T(32)]
 
-with C = pedersen.commit(price_micro, r) and T = messages.trace_commitment(record_bytes, salt).
+with C = pedersen.commit(price_micro, r) and T = record.trace_commitment(record_bytes, salt).
 """
 
 from firmware.accounting import SALT_LEN, InvalidSegment, encode_entry
-from protocol import cbor, messages, pedersen
+from protocol import cbor, pedersen
 from protocol.compat import is_int
-from protocol.fields import LAT_E7_MAX, LON_E7_MAX
+from protocol.geo import LAT_MAX_E7, LON_MAX_E7
+from protocol.record import (
+    FLAGS_ALL,
+    MAX_SEGMENTS,  # noqa: F401  (firmware.accounting reads commit.MAX_SEGMENTS)
+    MAX_TIME,
+    MAX_TRACE_POINTS,
+    SegmentRecord,
+    trace_commitment,
+)
 from protocol.tariff import price_micro
 
-MAX_SEGMENTS = messages.MAX_SEGMENTS
 _U32 = 0x100000000
 
 
@@ -25,7 +32,7 @@ def commit_segment(record, rng):
     salt = rng(SALT_LEN)
     record_bytes = encode_record(record)
     price_c = pedersen.commit(record.price_micro, blind)
-    trace_c = messages.trace_commitment(record_bytes, salt)
+    trace_c = trace_commitment(record_bytes, salt)
     entry = encode_entry(record_bytes, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
     return entry, blind, trace_c
 
@@ -93,24 +100,24 @@ def encode_record(r):
 
 def check_record(r):
     """Refuse what would make an unopenable commitment (bounds of SPEC §4.2, price rule)."""
-    if not isinstance(r, messages.SegmentRecord):
+    if not isinstance(r, SegmentRecord):
         raise InvalidSegment("not a SegmentRecord")
     for name in ("t_start", "t_end", "zone_id", "band_id", "dist_m", "rate_micro_per_km"):
         v = getattr(r, name)
-        if not is_int(v) or v < 0 or v >= (_U32 if name[0] != "t" else messages.MAX_TIME + 1):
+        if not is_int(v) or v < 0 or v >= (_U32 if name[0] != "t" else MAX_TIME + 1):
             raise InvalidSegment("%s out of range" % name)
     if r.t_end < r.t_start:
         raise InvalidSegment("t_end before t_start")
     if not is_int(r.vehicle_class) or not 0 <= r.vehicle_class <= 255:
         raise InvalidSegment("vehicle_class out of range")
-    if not is_int(r.flags) or r.flags & ~messages.FLAGS_ALL:
+    if not is_int(r.flags) or r.flags & ~FLAGS_ALL:
         raise InvalidSegment("unknown flags")
     if not isinstance(r.policy_id, (bytes, bytearray)) or len(r.policy_id) != 16:
         raise InvalidSegment("policy_id must be 16 bytes")
     if r.price_micro != price_micro(r.dist_m, r.rate_micro_per_km) or r.price_micro >= _U32:
         raise InvalidSegment("price_micro is not the tariff price of dist_m")
-    if not r.trace or len(r.trace) > messages.MAX_TRACE_POINTS:
-        raise InvalidSegment("trace must hold 1..%d points" % messages.MAX_TRACE_POINTS)
+    if not r.trace or len(r.trace) > MAX_TRACE_POINTS:
+        raise InvalidSegment("trace must hold 1..%d points" % MAX_TRACE_POINTS)
     span = r.t_end - r.t_start
     last = 0
     # type() is not int also excludes bool on both interpreters; cheaper than is_int per point
@@ -122,6 +129,6 @@ def check_record(r):
             raise InvalidSegment("trace point fields must be ints")
         if not last <= dt <= span:
             raise InvalidSegment("trace times out of order or outside the segment")
-        if not (-LAT_E7_MAX <= lat <= LAT_E7_MAX and -LON_E7_MAX <= lon <= LON_E7_MAX):
+        if not (-LAT_MAX_E7 <= lat <= LAT_MAX_E7 and -LON_MAX_E7 <= lon <= LON_MAX_E7):
             raise InvalidSegment("trace point off the globe")
         last = dt

@@ -39,6 +39,13 @@ def _args(argv):
     return opts, flags
 
 
+def _connect(host, port, timeout_ms):
+    # The uplink's code is imported when a sync connects, not at boot (the App unloads it).
+    from firmware.uplink.http import socket_connect
+
+    return socket_connect(host, port, timeout_ms)
+
+
 def main(argv):
     opts, flags = _args(argv)
     cfg = config.load(opts["--config"])
@@ -50,11 +57,8 @@ def main(argv):
     except OSError:
         pass
     outputs = () if "--quiet" in flags else (PrintStatus(),)
-    connect = None
-    if "--net" in flags:  # talk to backend_url even with network kind "none" (host runs)
-        from firmware.uplink.http import socket_connect
-
-        connect = socket_connect
+    # --net: talk to backend_url even with network kind "none" (host runs)
+    connect = _connect if "--net" in flags else None
     app = App(
         cfg,
         root,

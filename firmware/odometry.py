@@ -41,7 +41,7 @@ when the car was last seen standing (a segment covers every instant of a drive).
 from protocol.compat import const
 from protocol.geo import distance_um, isqrt
 
-FLAG_GAP_BRIDGED = const(1)  # = messages.FLAG_GAP_BRIDGED; duplicated to keep the import light
+FLAG_GAP_BRIDGED = const(1)  # = record.FLAG_GAP_BRIDGED; duplicated to keep the import light
 STEP_RESTART = const(0x100)  # not a record flag: "start a new segment here"
 
 

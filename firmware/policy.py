@@ -19,8 +19,11 @@ and counted in ``dropped``; the other slot still loads.
 """
 
 from firmware.ledger import atomic
-from protocol import envelopes, p256
 from protocol.compat import is_int
+
+# protocol.envelopes and protocol.p256 (with cose, the CBOR decoder, the policy decoder and the
+# tariff rules behind them) are imported where a policy is verified — at boot and on install —
+# so that the App can unload them before driving (firmware/app.py).
 
 
 class PolicyRefused(Exception):
@@ -71,6 +74,8 @@ class PolicyStore:
     """
 
     def __init__(self, root, authority_public_key, clock=None, vehicle_class=None, verify=None):
+        from protocol import p256
+
         p256.decode_public_key(authority_public_key)  # InvalidKey now, not at the first install
         self.dir = root + "/policy"
         self.authority_public_key = authority_public_key
@@ -96,6 +101,8 @@ class PolicyStore:
         return self.authority_public_key if kid == self.kid else None
 
     def _open(self, envelope):
+        from protocol import envelopes
+
         policy, pid = envelopes.open_policy(envelope, self._resolve, self._verify)
         return _Held(policy, pid, envelope)
 

@@ -18,7 +18,7 @@ the tolerance of the trace line between the two trace points around its time —
 backend's sighting check (verify.check_sighting) measures — while straight roads cost a point
 per interval instead of one per 10 s, and corners are never cut (a fixed 10 s sampling cuts a
 street corner by ~35 m at city speed). ``trace_tolerance_m=None`` samples by time only. The
-trace is bounded by messages.MAX_TRACE_POINTS (a max-duration cut comes long before).
+trace is bounded by record.MAX_TRACE_POINTS (a max-duration cut comes long before).
 
 Nothing here touches the clock, the filesystem or the crypto: records go to
 ``on_segment(record)`` with index -1; the committer (firmware.accounting) numbers, commits and
@@ -26,13 +26,13 @@ stores them.
 """
 
 from firmware.odometry import STEP_RESTART
-from protocol import messages
+from protocol import record
 from protocol.errors import NoTariffCell
 from protocol.geo import distance_um
 from protocol.tariff import price_micro
 from protocol.timeutil import month_start
 
-_RECORD_FLAGS = messages.FLAG_GAP_BRIDGED  # the only record flag a step can carry
+_RECORD_FLAGS = record.FLAG_GAP_BRIDGED  # the only record flag a step can carry
 
 
 class SegmentConfig:
@@ -133,7 +133,7 @@ class _Open:
         return True
 
     def _keep(self, w):
-        if len(self.trace) < messages.MAX_TRACE_POINTS - 1:
+        if len(self.trace) < record.MAX_TRACE_POINTS - 1:
             self.trace.append((w[0], w[1], w[2]))
             self.win = []
         else:
@@ -198,7 +198,7 @@ class Segmenter:
             elif (cur.dist_um and cur.dist_um + dist_um > cfg.max_len_um) or (
                 t - cur.t_start > cfg.max_dur_s
             ):
-                cur.flags |= messages.FLAG_CUT_MAX
+                cur.flags |= record.FLAG_CUT_MAX
                 t_start = cur.t_end
                 self.close()
             cur = self.cur
@@ -230,7 +230,7 @@ class Segmenter:
         start = self.period_of(t1)
         if t0 < start:
             t0 = start
-        rec = messages.SegmentRecord(
+        rec = record.SegmentRecord(
             -1,
             t0,
             t1,
@@ -241,7 +241,7 @@ class Segmenter:
             0,
             0,
             pid,
-            messages.FLAG_GAP_EVENT,
+            record.FLAG_GAP_EVENT,
             [(0, lat0, lon0), (t1 - t0, lat1, lon1)],
         )
         self.gap_events += 1
@@ -268,7 +268,7 @@ class Segmenter:
         if cur.dist_um == 0 and cur.t_end == cur.t_start and not cur.flags:
             return  # a lone point: nothing driven, nothing to cover
         dist_m = cur.dist_um // 1000000  # rounded down: never overcharge
-        rec = messages.SegmentRecord(
+        rec = record.SegmentRecord(
             -1,
             cur.t_start,
             cur.t_end,

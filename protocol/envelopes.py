@@ -2,7 +2,7 @@
 the signer's key id and the message's content type (labels.CTY_*). A signature over one
 message kind can therefore never be accepted as another kind."""
 
-from protocol import cose, labels, messages
+from protocol import cose, labels
 from protocol.hashing import tagged_hash
 
 
@@ -18,11 +18,15 @@ def statement_hash(envelope):
 
 def sign_policy(policy, signer):
     """COSE_Sign1 envelope of a TariffPolicy body, signed by the authority."""
+    from protocol import messages  # imported where used: the OBU's uplink needs none of it
+
     return cose.sign1(messages.encode_policy(policy), signer, labels.CTY_TARIFF_POLICY)
 
 
 def open_policy(envelope, resolve_key, verify=None):
     """Verify a signed policy and return (policy, policy_id). Raises the cose/message errors."""
+    from protocol import messages
+
     s1 = cose.verify_sign1(envelope, resolve_key, labels.CTY_TARIFF_POLICY, verify=verify)
     policy = messages.decode_policy(s1.payload)
     return policy, messages.policy_id(s1.payload)

@@ -3,6 +3,11 @@
 Every failure that a verifier can report is one of these classes. Each carries a stable
 ``code`` string: the backend maps it to a precise 4xx answer and SPEC.md lists where each is
 raised. All derive from ValueError so generic callers can still catch bad input in one place.
+
+The verifier's own errors (OpeningMismatch, SumMismatch, ChainBroken, ObuMismatch,
+ChallengeMismatch, PriceMismatch, CellMismatch, DistanceMismatch, ImplausibleTrace, NotOnTrace)
+are defined in protocol/verify_errors.py and offered here by name, loaded on first use: the OBU
+never verifies an opening and keeps ~3 KB of class objects off its heap that way.
 """
 
 
@@ -74,22 +79,6 @@ class InvalidScalar(ProtocolError):
     code = "invalid_scalar"
 
 
-class OpeningMismatch(ProtocolError):
-    """A commitment does not open to the claimed value."""
-
-    code = "opening_mismatch"
-
-
-class SumMismatch(ProtocolError):
-    """The product of segment commitments does not open to the statement's total."""
-
-    code = "sum_mismatch"
-
-
-class ChainBroken(ProtocolError):
-    code = "chain_broken"
-
-
 # --- tariff ------------------------------------------------------------------------------
 class PolicyError(ProtocolError):
     code = "policy_error"
@@ -99,44 +88,26 @@ class NoTariffCell(PolicyError):
     code = "no_tariff_cell"
 
 
-# --- statements and openings -------------------------------------------------------------
-class ObuMismatch(ProtocolError):
-    """The message names a different OBU than the key that signed it."""
-
-    code = "obu_mismatch"
-
-
-class ChallengeMismatch(ProtocolError):
-    """An Opening does not answer the Challenge it claims to (id, OBU, statement, segment)."""
-
-    code = "challenge_mismatch"
-
-
-class PriceMismatch(ProtocolError):
-    """An opened segment's price is not the tariff price of its own record."""
-
-    code = "price_mismatch"
+# --- the verifier's errors (protocol/verify_errors.py), loaded on first use ---------------
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from protocol.verify_errors import CellMismatch as CellMismatch
+    from protocol.verify_errors import ChainBroken as ChainBroken
+    from protocol.verify_errors import ChallengeMismatch as ChallengeMismatch
+    from protocol.verify_errors import DistanceMismatch as DistanceMismatch
+    from protocol.verify_errors import ImplausibleTrace as ImplausibleTrace
+    from protocol.verify_errors import NotOnTrace as NotOnTrace
+    from protocol.verify_errors import ObuMismatch as ObuMismatch
+    from protocol.verify_errors import OpeningMismatch as OpeningMismatch
+    from protocol.verify_errors import PriceMismatch as PriceMismatch
+    from protocol.verify_errors import SumMismatch as SumMismatch
 
 
-class CellMismatch(ProtocolError):
-    """An opened segment's zone or time band disagrees with its own trace under the policy."""
+def __getattr__(name):
+    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above.
+    if name[:1] != "_":
+        from protocol import verify_errors
 
-    code = "cell_mismatch"
-
-
-class DistanceMismatch(ProtocolError):
-    """An opened segment claims less distance than its own trace covers."""
-
-    code = "distance_mismatch"
-
-
-class ImplausibleTrace(ProtocolError):
-    """An opened trace is physically impossible (speed, time order, outside the segment)."""
-
-    code = "implausible_trace"
-
-
-class NotOnTrace(ProtocolError):
-    """A sighting's position is not on the opened trace within the tolerance at that time."""
-
-    code = "not_on_trace"
+        if hasattr(verify_errors, name):
+            return getattr(verify_errors, name)
+    raise AttributeError("module 'protocol.errors' has no attribute '%s'" % name)

@@ -10,8 +10,12 @@ Units are in the field names: ``*_micro`` money in micro-units of the policy cur
 ``dist_m`` metres, ``*_e7`` degrees × 10^7, times ``t_*``/``*_at`` in Unix seconds (UTC).
 """
 
-from protocol import cbor, tariff
+from protocol import cbor
 from protocol.errors import InvalidMessage
+
+# Receipt and Challenge, the two messages the OBU receives, live in protocol/exchange.py (the
+# OBU's uplink decodes nothing else); re-exported like the names of protocol/record.py.
+from protocol.exchange import Challenge, Receipt
 from protocol.fields import (
     U32,
     U64,
@@ -26,64 +30,69 @@ from protocol.fields import (
     uint,
 )
 from protocol.hashing import tagged_hash
-from protocol.labels import POLICY_ID, TRACE_COMMITMENT
+from protocol.labels import POLICY_ID
 
-# Bounds shared by encoder, decoder and SPEC.md.
-MAX_SEGMENTS = 100000  # per statement: ~30x a heavy month of driving
-MAX_TRACE_POINTS = 512  # per segment record
-MAX_OBU_ID_LEN = 64
-POLICY_ID_LEN = 16
-SALT_LEN = 16
-HASH_LEN = 32
-POINT_LEN = 32
-SCALAR_LEN = 32
-CHALLENGE_ID_LEN = 16
-MAX_TIME = 0xFFFFFFFFFF  # 40 bits of Unix seconds: far beyond 2100, still a small CBOR head
+# The bounds, the Message base and SegmentRecord live in protocol/record.py (the OBU's driving
+# loop needs nothing else from here); they are re-exported so that every name stays importable.
+from protocol.record import (
+    CHALLENGE_ID_LEN,
+    CHALLENGE_INDEX,
+    CHALLENGE_SIGHTING,
+    FLAG_CUT_MAX,
+    FLAG_GAP_BRIDGED,
+    FLAG_GAP_EVENT,
+    FLAGS_ALL,
+    HASH_LEN,
+    MAX_OBU_ID_LEN,
+    MAX_SEGMENTS,
+    MAX_TIME,
+    MAX_TRACE_POINTS,
+    POINT_LEN,
+    POLICY_ID_LEN,
+    SALT_LEN,
+    SCALAR_LEN,
+    Message,
+    SegmentRecord,
+    trace_commitment,
+)
 
-# SegmentRecord.flags
-FLAG_GAP_BRIDGED = 1  # contains a short outage bridged by a straight line
-FLAG_GAP_EVENT = 2  # a long outage: no distance charged, committed as evidence
-FLAG_CUT_MAX = 4  # cut at the maximum length/duration rather than a cell boundary
-FLAGS_ALL = FLAG_GAP_BRIDGED | FLAG_GAP_EVENT | FLAG_CUT_MAX
-
-# Challenge.kind
-CHALLENGE_SIGHTING = 0  # open the segment covering at_time
-CHALLENGE_INDEX = 1  # open segment number segment_index (random audit)
+__all__ = [
+    "CHALLENGE_ID_LEN",
+    "CHALLENGE_INDEX",
+    "CHALLENGE_SIGHTING",
+    "FLAGS_ALL",
+    "FLAG_CUT_MAX",
+    "FLAG_GAP_BRIDGED",
+    "FLAG_GAP_EVENT",
+    "HASH_LEN",
+    "MAX_OBU_ID_LEN",
+    "MAX_SEGMENTS",
+    "MAX_TIME",
+    "MAX_TRACE_POINTS",
+    "POINT_LEN",
+    "POLICY_ID_LEN",
+    "SALT_LEN",
+    "SCALAR_LEN",
+    "Challenge",
+    "Message",
+    "ObuCertificate",
+    "Opening",
+    "Receipt",
+    "SegmentCommitment",
+    "SegmentRecord",
+    "Statement",
+    "decode_policy",
+    "encode_policy",
+    "encode_statement_stream",
+    "policy_from_map",
+    "policy_id",
+    "policy_to_map",
+    "trace_commitment",
+]
 
 
 def _time(t, name, v):
     return uint(t, name, v, MAX_TIME)
-
-
-class Message:
-    """Base: equality by canonical encoding, and encode/decode through to_map/from_map."""
-
-    TYPE = "Message"
-
-    def to_map(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def encode(self):
-        """Deterministic CBOR encoding of this message."""
-        return cbor.encode(self.to_map())
-
-    @classmethod
-    def decode(cls, data):
-        """Decode canonical CBOR bytes into a validated message."""
-        return cls.from_map(cbor.decode(data))
-
-    @classmethod
-    def from_map(cls, m):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.encode() == other.encode()
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __repr__(self):
-        return "%s(%r)" % (self.TYPE, self.to_map())
 
 
 # --- TariffPolicy ------------------------------------------------------------------------
@@ -127,6 +136,8 @@ def policy_to_map(p):
 
 def policy_from_map(m):
     """Build and validate a tariff.TariffPolicy from its wire map (PolicyError/InvalidMessage)."""
+    from protocol import tariff
+
     t = "TariffPolicy"
     check_map(t, m, (1, 2, 3, 4, 5, 6, 7, 8))
     version = uint(t, "version", m[1], U32)
@@ -201,107 +212,6 @@ def policy_id(policy_body):
     if not isinstance(policy_body, bytes):
         policy_body = encode_policy(policy_body)
     return tagged_hash(POLICY_ID, policy_body)[:POLICY_ID_LEN]
-
-
-# --- SegmentRecord (OBU-private) ------------------------------------------------------------
-
-
-class SegmentRecord(Message):
-    """One charged run of driving in one tariff cell (or a committed gap event).
-
-    Private to the OBU: it leaves the unit only inside an Opening. ``trace`` holds sampled
-    points as (dt_s, lat_e7, lon_e7) with dt_s seconds after t_start.
-    """
-
-    TYPE = "SegmentRecord"
-
-    def __init__(
-        self,
-        index,
-        t_start,
-        t_end,
-        zone_id,
-        band_id,
-        vehicle_class,
-        dist_m,
-        rate_micro_per_km,
-        price_micro,
-        policy_id,
-        flags,
-        trace,
-    ):
-        self.index = index
-        self.t_start = t_start
-        self.t_end = t_end
-        self.zone_id = zone_id
-        self.band_id = band_id
-        self.vehicle_class = vehicle_class
-        self.dist_m = dist_m
-        self.rate_micro_per_km = rate_micro_per_km
-        self.price_micro = price_micro
-        self.policy_id = policy_id
-        self.flags = flags
-        self.trace = trace
-
-    def to_map(self):
-        return {
-            1: self.index,
-            2: self.t_start,
-            3: self.t_end,
-            4: self.zone_id,
-            5: self.band_id,
-            6: self.vehicle_class,
-            7: self.dist_m,
-            8: self.rate_micro_per_km,
-            9: self.price_micro,
-            10: self.policy_id,
-            11: self.flags,
-            12: [[dt, la, lo] for dt, la, lo in self.trace],
-        }
-
-    @classmethod
-    def from_map(cls, m):
-        t = cls.TYPE
-        check_map(t, m, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12))
-        t_start = _time(t, "t_start", m[2])
-        t_end = _time(t, "t_end", m[3])
-        if t_end < t_start:
-            fail(t, "t_end", "before t_start")
-        trace = []
-        last_dt = -1
-        for p in array(t, "trace", m[12], MAX_TRACE_POINTS):
-            array(t, "trace[]", p, 3, 3)
-            dt = uint(t, "trace.dt_s", p[0], t_end - t_start)
-            if dt < last_dt:
-                fail(t, "trace.dt_s", "not in time order")
-            last_dt = dt
-            trace.append((dt, lat_e7(t, "trace.lat_e7", p[1]), lon_e7(t, "trace.lon_e7", p[2])))
-        rec = cls(
-            uint(t, "index", m[1], MAX_SEGMENTS - 1),
-            t_start,
-            t_end,
-            uint(t, "zone_id", m[4], U32),
-            uint(t, "band_id", m[5], U32),
-            uint(t, "vehicle_class", m[6], 255),
-            uint(t, "dist_m", m[7], U32),
-            uint(t, "rate_micro_per_km", m[8], U32),
-            uint(t, "price_micro", m[9], U32),
-            bstr(t, "policy_id", m[10], POLICY_ID_LEN),
-            uint(t, "flags", m[11], FLAGS_ALL),
-            trace,
-        )
-        return rec
-
-    def covers(self, t):
-        """True if instant ``t`` lies within [t_start, t_end]."""
-        return self.t_start <= t <= self.t_end
-
-
-def trace_commitment(record_bytes, salt):
-    """Salted SHA-256 commitment to a SegmentRecord's canonical encoding."""
-    if len(salt) != SALT_LEN:
-        raise InvalidMessage("salt must be %d bytes" % SALT_LEN)
-    return tagged_hash(TRACE_COMMITMENT, salt, record_bytes)
 
 
 # --- SegmentCommitment -------------------------------------------------------------------
@@ -452,108 +362,6 @@ def encode_statement_stream(header_map, count, commitments, write):
         n += 1
     if n != count:
         raise InvalidMessage("Statement.commitments: %d written, %d announced" % (n, count))
-
-
-# --- Receipt ---------------------------------------------------------------------------------
-
-
-class Receipt(Message):
-    """The authority's acknowledgement of one statement; the driver keeps it as proof."""
-
-    TYPE = "Receipt"
-
-    def __init__(self, obu_id, seq, statement_hash, total_price_micro, segment_count, received_at):
-        self.obu_id = obu_id
-        self.seq = seq
-        self.statement_hash = statement_hash
-        self.total_price_micro = total_price_micro
-        self.segment_count = segment_count
-        self.received_at = received_at
-
-    def to_map(self):
-        return {
-            1: self.obu_id,
-            2: self.seq,
-            3: self.statement_hash,
-            4: self.total_price_micro,
-            5: self.segment_count,
-            6: self.received_at,
-        }
-
-    @classmethod
-    def from_map(cls, m):
-        t = cls.TYPE
-        check_map(t, m, (1, 2, 3, 4, 5, 6))
-        return cls(
-            tstr(t, "obu_id", m[1], MAX_OBU_ID_LEN),
-            uint(t, "seq", m[2], U32),
-            bstr(t, "statement_hash", m[3], HASH_LEN),
-            uint(t, "total_price_micro", m[4], U64),
-            uint(t, "segment_count", m[5], MAX_SEGMENTS),
-            _time(t, "received_at", m[6]),
-        )
-
-
-# --- Challenge ---------------------------------------------------------------------------
-
-
-class Challenge(Message):
-    """The authority asks one OBU to open one segment of one statement.
-
-    kind CHALLENGE_SIGHTING: the segment covering instant ``at_time`` (a camera saw the car);
-    kind CHALLENGE_INDEX: segment number ``segment_index`` (a random audit). The camera's
-    position is never sent to the OBU.
-    """
-
-    TYPE = "Challenge"
-
-    def __init__(self, challenge_id, obu_id, statement_seq, kind, at_time, segment_index, deadline):
-        self.challenge_id = challenge_id
-        self.obu_id = obu_id
-        self.statement_seq = statement_seq
-        self.kind = kind
-        self.at_time = at_time
-        self.segment_index = segment_index
-        self.deadline = deadline
-
-    def to_map(self):
-        m = {
-            1: self.challenge_id,
-            2: self.obu_id,
-            3: self.statement_seq,
-            4: self.kind,
-            7: self.deadline,
-        }
-        if self.kind == CHALLENGE_SIGHTING:
-            m[5] = self.at_time
-        else:
-            m[6] = self.segment_index
-        return m
-
-    @classmethod
-    def from_map(cls, m):
-        t = cls.TYPE
-        check_map(t, m, (1, 2, 3, 4, 7), (5, 6))
-        kind = uint(t, "kind", m[4], CHALLENGE_INDEX)
-        at_time = None
-        segment_index = None
-        if kind == CHALLENGE_SIGHTING:
-            if 5 not in m or 6 in m:
-                fail(t, "at_time", "a sighting challenge carries at_time and no segment_index")
-            at_time = _time(t, "at_time", m[5])
-        else:
-            if 6 not in m or 5 in m:
-                fail(t, "segment_index", "an index challenge carries segment_index and no at_time")
-            segment_index = uint(t, "segment_index", m[6], MAX_SEGMENTS - 1)
-        return cls(
-            bstr(t, "challenge_id", m[1], CHALLENGE_ID_LEN),
-            tstr(t, "obu_id", m[2], MAX_OBU_ID_LEN),
-            uint(t, "statement_seq", m[3], U32),
-            kind,
-            at_time,
-            segment_index,
-            _time(t, "deadline", m[7]),
-        )
 
 
 # --- Opening -----------------------------------------------------------------------------

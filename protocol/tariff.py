@@ -14,42 +14,16 @@ identically:
 - :func:`price_micro`: floor(dist_m × rate_micro_per_km / 1000).
 
 The CBOR wire form lives in protocol/messages.py, which builds these objects and must call
-``validate()`` before use. Constructors only store their arguments.
+``validate()`` before use. Constructors only store their arguments. The validation rules,
+``next_band_change`` and ``eu_utc_offsets`` are in protocol/tariff_rules.py (the OBU prices on
+every fix with this module alone); the names here call into it.
 """
 
 from protocol import geo
 from protocol.compat import is_int
-from protocol.errors import InvalidMessage, NoTariffCell, PolicyError
-from protocol.timeutil import days_from_civil, days_in_month
+from protocol.errors import NoTariffCell, PolicyError
 
-_U32 = 0x100000000
 _DAY_S = 86400
-_WEEK_S = 7 * _DAY_S
-# ISO 8601 / RFC 3339 allow offsets up to ±18 h.
-_MAX_OFFSET_S = 18 * 3600
-_MAX_NAME_LEN = 64
-
-
-def _need_int(where, field, value, lo, hi=None):
-    """Check ``lo <= value`` (and ``value < hi`` if given) for a non-bool int.
-
-    The error names ``where.field``; the path is only built on failure (no garbage per item).
-    """
-    if is_int(value) and value >= lo and (hi is None or value < hi):
-        return
-    path = where + "." + field if where else field
-    if not is_int(value):
-        raise PolicyError("%s must be an int, got %r" % (path, value))
-    if hi is None:
-        raise PolicyError("%s = %d must be >= %d" % (path, value, lo))
-    raise PolicyError("%s = %d not in [%d, %d)" % (path, value, lo, hi))
-
-
-def _need_seq(where, value, min_len):
-    if not isinstance(value, (list, tuple)):
-        raise PolicyError("%s must be a list, got %r" % (where, type(value).__name__))
-    if len(value) < min_len:
-        raise PolicyError("%s has %d entries, needs >= %d" % (where, len(value), min_len))
 
 
 class Zone:
@@ -65,26 +39,9 @@ class Zone:
 
     def validate(self, where="zone"):
         """Raise PolicyError unless id, name and every ring are well-formed."""
-        _need_int(where, "zone_id", self.zone_id, 1, _U32)
-        if not isinstance(self.name, str) or not 1 <= len(self.name) <= _MAX_NAME_LEN:
-            raise PolicyError(
-                "%s.name must be a str of 1..%d characters, got %r"
-                % (where, _MAX_NAME_LEN, self.name)
-            )
-        _need_seq(where + ".polygons", self.polygons, 1)
-        for p, polygon in enumerate(self.polygons):
-            pw = "%s.polygons[%d]" % (where, p)
-            _need_seq(pw, polygon, 1)
-            for r, ring in enumerate(polygon):
-                rw = "%s[%d]" % (pw, r)
-                _need_seq(rw, ring, 3)
-                for v, vertex in enumerate(ring):
-                    if not isinstance(vertex, (list, tuple)) or len(vertex) != 2:
-                        raise PolicyError("%s[%d] must be a (lat_e7, lon_e7) pair" % (rw, v))
-                    try:
-                        geo.check_coord(vertex[0], vertex[1])
-                    except InvalidMessage as e:
-                        raise PolicyError("%s[%d]: %s" % (rw, v, e)) from None
+        from protocol.tariff_rules import check_zone
+
+        check_zone(self, where)
 
     def _build_bboxes(self):
         # Holes lie inside the outer ring, so the outer ring's box bounds the polygon.
@@ -140,14 +97,9 @@ class TimeBand:
 
     def validate(self, where="band"):
         """Raise PolicyError unless band_id >= 1, days_mask in 1..127, 0 <= start < end <= 1440."""
-        _need_int(where, "band_id", self.band_id, 1, _U32)
-        _need_int(where, "days_mask", self.days_mask, 1, 128)
-        _need_int(where, "start_min", self.start_min, 0, 1440)
-        _need_int(where, "end_min", self.end_min, 1, 1441)
-        if self.start_min >= self.end_min:
-            raise PolicyError(
-                "%s: start_min %d must be < end_min %d" % (where, self.start_min, self.end_min)
-            )
+        from protocol.tariff_rules import check_band
+
+        check_band(self, where)
 
 
 class Rate:
@@ -161,10 +113,9 @@ class Rate:
 
     def validate(self, where="rate"):
         """Raise PolicyError unless ids are in [0, 2^32) and 0 <= rate < 2^32."""
-        _need_int(where, "zone_id", self.zone_id, 0, _U32)
-        _need_int(where, "band_id", self.band_id, 0, _U32)
-        _need_int(where, "vehicle_class", self.vehicle_class, 0, _U32)
-        _need_int(where, "rate_micro_per_km", self.rate_micro_per_km, 0, _U32)
+        from protocol.tariff_rules import check_rate
+
+        check_rate(self, where)
 
 
 class TariffPolicy:
@@ -202,99 +153,16 @@ class TariffPolicy:
 
         Checks bounds, unique zone ids, sorted offset transitions covering valid_from, rates
         unique per (zone, band, class) and referring to defined zones/bands, and completeness:
-        every class that has a rate has one for every (zone incl. 0, band incl. 0).
+        every class that has a rate has one for every (zone incl. 0, band incl. 0). The rules
+        live in protocol/tariff_rules.py, imported here: the OBU validates a policy when it
+        installs or loads it, not while it prices.
         """
-        _need_int("", "version", self.version, 0, _U32)
-        _need_int("", "valid_from", self.valid_from, 0)
-        _need_int("", "valid_until", self.valid_until, 0)
-        if self.valid_from >= self.valid_until:
-            raise PolicyError(
-                "valid_from %d must be < valid_until %d" % (self.valid_from, self.valid_until)
-            )
-        c = self.currency
-        if not isinstance(c, str) or len(c) != 3 or not all("A" <= ch <= "Z" for ch in c):
-            raise PolicyError("currency must be a 3-letter ISO 4217 code, got %r" % (c,))
-        self._validate_offsets()
-        zone_ids = self._validate_zones()
-        band_ids = self._validate_bands()
-        self._validate_rates(zone_ids, band_ids)
+        from protocol.tariff_rules import check_policy
+
+        check_policy(self)
         self._rate_map = None
         self._bounds = None
         self._index()
-
-    def _validate_offsets(self):
-        _need_seq("utc_offsets", self.utc_offsets, 1)
-        prev = None
-        for i, tr in enumerate(self.utc_offsets):
-            w = "utc_offsets[%d]" % i
-            if not isinstance(tr, (list, tuple)) or len(tr) != 2:
-                raise PolicyError("%s must be a (from_unix_s, offset_s) pair" % w)
-            _need_int(w, "from_unix_s", tr[0], -(1 << 62))
-            _need_int(w, "offset_s", tr[1], -_MAX_OFFSET_S, _MAX_OFFSET_S + 1)
-            if tr[1] % 60:
-                raise PolicyError("%s.offset_s = %d is not a whole minute" % (w, tr[1]))
-            if prev is not None and tr[0] <= prev:
-                raise PolicyError("%s: transitions must be strictly increasing" % w)
-            prev = tr[0]
-        if self.utc_offsets[0][0] > self.valid_from:
-            raise PolicyError(
-                "utc_offsets[0] starts at %d, after valid_from %d"
-                % (self.utc_offsets[0][0], self.valid_from)
-            )
-
-    def _validate_zones(self):
-        _need_seq("zones", self.zones, 0)
-        ids = {}
-        for i, z in enumerate(self.zones):
-            w = "zones[%d]" % i
-            if not isinstance(z, Zone):
-                raise PolicyError("%s must be a Zone" % w)
-            z.validate(w)
-            if z.zone_id in ids:
-                raise PolicyError("%s: duplicate zone_id %d" % (w, z.zone_id))
-            ids[z.zone_id] = True
-            z._build_bboxes()
-        ids[0] = True
-        return ids
-
-    def _validate_bands(self):
-        _need_seq("bands", self.bands, 0)
-        ids = {0: True}
-        for i, b in enumerate(self.bands):
-            w = "bands[%d]" % i
-            if not isinstance(b, TimeBand):
-                raise PolicyError("%s must be a TimeBand" % w)
-            b.validate(w)
-            ids[b.band_id] = True  # repeated ids are allowed: the band is the union
-        return ids
-
-    def _validate_rates(self, zone_ids, band_ids):
-        _need_seq("rates", self.rates, 1)
-        seen = {}
-        classes = {}
-        for i, r in enumerate(self.rates):
-            w = "rates[%d]" % i
-            if not isinstance(r, Rate):
-                raise PolicyError("%s must be a Rate" % w)
-            r.validate(w)
-            if r.zone_id not in zone_ids:
-                raise PolicyError("%s: unknown zone_id %d" % (w, r.zone_id))
-            if r.band_id not in band_ids:
-                raise PolicyError("%s: unknown band_id %d" % (w, r.band_id))
-            key = (r.zone_id, r.band_id, r.vehicle_class)
-            if key in seen:
-                raise PolicyError("%s: duplicate rate for zone %d band %d class %d" % ((w,) + key))
-            seen[key] = True
-            classes[r.vehicle_class] = True
-        # Sorted so the reported gap does not depend on dict order (MicroPython's differs).
-        for cls in sorted(classes):
-            for zid in sorted(zone_ids):
-                for bid in sorted(band_ids):
-                    if (zid, bid, cls) not in seen:
-                        raise PolicyError(
-                            "rates incomplete: no rate for zone %d band %d class %d"
-                            % (zid, bid, cls)
-                        )
 
     # --- lookup tables (built once; validate() rebuilds them) ------------------------------
     def _index(self):
@@ -395,50 +263,11 @@ class TariffPolicy:
 
 def next_band_change(policy, t):
     """The first Unix second u > t at which ``policy.band_at(u) != policy.band_at(t)``, or
-    ``valid_until`` if the band stays the same until the policy expires.
+    ``valid_until`` if the band stays the same until the policy expires (see
+    protocol.tariff_rules.next_band_change)."""
+    from protocol.tariff_rules import next_band_change as nbc
 
-    For t before valid_from the answer is valid_from. Candidates are the instants where a
-    band window opens or closes in local time, local midnights (weekday changes) and UTC
-    offset transitions, so firmware can cut a segment exactly at a band boundary.
-    """
-    if not is_int(t):
-        raise PolicyError("t must be an int, got %r" % (t,))
-    if t < policy.valid_from:
-        return policy.valid_from
-    policy._need_covered(t)
-    policy._index()
-    bounds = policy._bounds
-    trs = policy.utc_offsets
-    until = policy.valid_until
-    b0 = policy.band_at(t)
-    u = t
-    regime_start = t  # start of the scan within the current UTC offset
-    while True:
-        i = policy._offset_index(u)
-        next_tr = trs[i + 1][0] if i + 1 < len(trs) else None
-        local = u + trs[i][1]
-        sod = local % _DAY_S
-        nb = _DAY_S
-        for b in bounds:
-            if b > sod:
-                nb = b
-                break
-        cand = u + (nb - sod)
-        if next_tr is not None and next_tr <= cand:
-            cand = next_tr
-            regime_start = cand
-        elif cand - regime_start > _WEEK_S:
-            # A whole week under one offset without a change: the weekly pattern repeats, so
-            # nothing changes before the next offset transition.
-            if next_tr is None:
-                return until
-            cand = next_tr
-            regime_start = cand
-        if cand >= until:
-            return until
-        if policy._band_unchecked(cand) != b0:
-            return cand
-        u = cand
+    return nbc(policy, t)
 
 
 def price_micro(dist_m, rate_micro_per_km):
@@ -458,20 +287,8 @@ def price_micro(dist_m, rate_micro_per_km):
 
 
 def eu_utc_offsets(first_year, last_year, standard_offset_s=3600):
-    """UTC offset transitions for EU summer time, years first_year..last_year inclusive.
+    """UTC offset transitions for EU summer time, years first_year..last_year inclusive (see
+    protocol.tariff_rules.eu_utc_offsets)."""
+    from protocol.tariff_rules import eu_utc_offsets as euo
 
-    Starts with standard time at 00:00 UTC on 1 January of first_year; summer time (+1 h)
-    runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
-    October (Directive 2000/84/EC). 3600 gives CET/CEST, 0 WET/WEST, 7200 EET/EEST.
-    """
-
-    def last_sunday_0100(y, m):
-        last = days_from_civil(y, m, days_in_month(y, m))
-        back = ((last + 3) % 7 - 6) % 7  # weekday 6 = Sunday
-        return (last - back) * _DAY_S + 3600
-
-    out = [(days_from_civil(first_year, 1, 1) * _DAY_S, standard_offset_s)]
-    for y in range(first_year, last_year + 1):
-        out.append((last_sunday_0100(y, 3), standard_offset_s + 3600))
-        out.append((last_sunday_0100(y, 10), standard_offset_s))
-    return out
+    return euo(first_year, last_year, standard_offset_s)

@@ -7,7 +7,8 @@ identically; the contract suite checks that.
 """
 
 from protocol import cose, geo, labels, messages, tariff
-from protocol.errors import (
+from protocol.hashing import tagged_hash
+from protocol.verify_errors import (
     CellMismatch,
     ChainBroken,
     ChallengeMismatch,
@@ -18,7 +19,6 @@ from protocol.errors import (
     OpeningMismatch,
     PriceMismatch,
 )
-from protocol.hashing import tagged_hash
 
 # A road vehicle does not exceed this between two trace points (m/s); with GNSS noise on
 # 1 s steps real traces stay far below it (SPEC §6.4).

@@ -3,8 +3,6 @@ unix port (and CPython). Used by firmware/host_main.py, the tests and the simula
 
 import os
 
-from protocol import p256
-
 
 class FileUart:
     """A UART that yields a file's (or pipe's) bytes in ``chunk``-sized reads, then None."""
@@ -39,20 +37,73 @@ class BytesUart:
 
 
 def software_signer(path, rng=None):
-    """The OBU key from ``path`` (32 raw bytes), created on first use.
+    """The OBU key from ``path`` (32 raw bytes), created on first use: a :class:`KeyFileSigner`.
 
     Development only: on a real unit the key is generated inside the ATECC608 and never
     leaves it (hardware/README.md).
     """
+    from protocol import p256  # at boot only: KeyFileSigner keeps no reference to it
+
     try:
         with open(path, "rb") as f:
-            d = p256.private_key_from_bytes(f.read())
+            p256.private_key_from_bytes(f.read())  # a damaged key file is an error at boot
     except OSError:
         d = p256.generate_private_key(rng if rng is not None else os.urandom)
         with open(path + ".tmp", "wb") as f:
             f.write(d.to_bytes(32, "big"))
         os.rename(path + ".tmp", path)
-    return p256.SoftwareSigner(d)
+    return KeyFileSigner(path)
+
+
+class KeyFileSigner:
+    """A protocol.p256.Signer (``kid``, ``public_key()``, ``sign_digest()``, ``sign()``) over
+    a key file, that loads the P-256 code only while it signs.
+
+    Holding a p256.SoftwareSigner would pin protocol.p256 and its comb table on the heap for
+    the unit's whole life (its class refers to the module); this one refers to no module, so
+    the App can unload the signing code after a sync (DESIGN §8: the heap budget). ``kid`` and
+    the public key are computed once, on first use, and kept as bytes.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._pub = None
+        self._kid = None
+
+    def _key(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def _load_ids(self):
+        from protocol import p256
+
+        s = p256.SoftwareSigner(self._key())
+        self._pub = s.public_key()
+        self._kid = s.kid
+
+    @property
+    def kid(self):
+        if self._kid is None:
+            self._load_ids()
+        return self._kid
+
+    def public_key(self):
+        if self._pub is None:
+            self._load_ids()
+        return self._pub
+
+    def sign_digest(self, digest32):
+        from protocol import p256
+
+        return p256.sign_digest(p256.private_key_from_bytes(self._key()), digest32)
+
+    def sign(self, msg):
+        from protocol.hashing import sha256
+
+        return self.sign_digest(sha256(msg))
+
+    def __repr__(self):
+        return "KeyFileSigner(%s)" % self.path
 
 
 class PrintStatus:

@@ -34,8 +34,9 @@ from firmware.uplink import (
 )
 from firmware.uplink.http import ticks_add, ticks_diff, ticks_ms
 from firmware.uplink.sealed import HashingReader, SealedInvalid, StatementFiles, hash_start
-from protocol import cbor, cose, envelopes, labels, messages
+from protocol import cbor, cose, envelopes, labels
 from protocol.errors import ProtocolError
+from protocol.exchange import Receipt
 
 BASE_S = 30
 CAP_S = 6 * 3600
@@ -51,9 +52,9 @@ _REJECTED = 6  # [seq, http status (0: local), error code]
 
 def verify_receipt(receipt, resolve_key, sealed, statement_hash):
     """The Receipt in ``receipt`` (COSE bytes) acknowledges exactly ``sealed``; else
-    ReceiptInvalid. Returns the decoded messages.Receipt."""
+    ReceiptInvalid. Returns the decoded Receipt."""
     try:
-        r, _ = envelopes.open_message(receipt, messages.Receipt, resolve_key, labels.CTY_RECEIPT)
+        r, _ = envelopes.open_message(receipt, Receipt, resolve_key, labels.CTY_RECEIPT)
     except ProtocolError as e:
         raise ReceiptInvalid("receipt refused: %s" % e.code) from None
     if r.statement_hash != statement_hash:
@@ -240,7 +241,7 @@ class Outbox:
         for seq in self.files.unmarked():
             receipt = self.files.receipt(seq)
             try:
-                r = messages.Receipt.decode(cose.decode_sign1(receipt).payload)
+                r = Receipt.decode(cose.decode_sign1(receipt).payload)
             except ProtocolError:
                 continue  # cannot happen for a receipt that verified; never block uploads
             self.files.chain.mark_receipt(seq, r.received_at)

@@ -52,3 +52,40 @@ def drive_nmea(n_trips: int, seed: int = 7, days: int = 3) -> tuple[bytes, list[
     for i, trip in enumerate(ts):
         out.append(nmea_out.to_bytes(gnss.epochs(trip, gnss.GnssConfig.good(), seed + i)))
     return b"".join(out), ts
+
+
+# A day on the road: Westerlo → Oostdorp (A2, ring, A1 and the Kempen tunnel) → Noordveld (N72)
+# → Westerlo (N71, the city), round and round: ~57 km in ~53 minutes per loop.
+DAY_LOOP = ("westerlo", "oostdorp", "noordveld")
+DAY_T0 = 1772517600  # Tuesday 2026-03-03 06:00 UTC: morning peak, off-peak and evening peak
+
+
+def day_trips(hours: float, seed: int = 21, t0: int = DAY_T0) -> list[trips.Trip]:
+    """Synthetic trips around DAY_LOOP back to back, each starting the second after the previous
+    one ended (retimed: the engine never stops), until ``hours`` of driving are covered."""
+    from simulator.network import default_network
+
+    net = default_network()
+    policy = default_policy(net)
+    out: list[trips.Trip] = []
+    t = t0
+    i = 0
+    while t < t0 + hours * 3600:
+        a, b = DAY_LOOP[i % len(DAY_LOOP)], DAY_LOOP[(i + 1) % len(DAY_LOOP)]
+        trip = trips.synthetic_trip(
+            a, b, t, f"day/{seed}/{i}", network=net, policy=policy, trip_id=f"day-{seed}-{i}"
+        ).retimed(t)
+        out.append(trip)
+        t = trip.end_t + 1
+        i += 1
+    return out
+
+
+def day_nmea(hours: float, seed: int = 21, t0: int = DAY_T0) -> tuple[bytes, list[trips.Trip]]:
+    """NMEA bytes (1 Hz, realistic receiver noise) of :func:`day_trips`."""
+    ts = day_trips(hours, seed, t0)
+    parts = [
+        nmea_out.to_bytes(gnss.epochs(trip, gnss.GnssConfig.good(), seed + i))
+        for i, trip in enumerate(ts)
+    ]
+    return b"".join(parts), ts

@@ -211,3 +211,50 @@ class FakeBackend:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+class ReplayBackend(FakeBackend):
+    """A FakeBackend for whole-day replays: its clock runs with the replay, and it audits.
+
+    A replay feeds hours of GNSS time through the unit in seconds, so no wall clock can agree
+    with the unit's: this backend's ``now`` follows the GNSS time the unit signs into its
+    requests (the ±300 s window check then always passes; nonces, signatures, method, path and
+    body are still checked). Every statement with segments that arrives for the first time gets
+    one challenge, alternating a sighting at ``sighting_at(statement)`` (default: the middle of
+    its period) and a random-index audit of its middle segment; ``answer`` verifies the
+    opening against the statement and its commitments before accepting it.
+    """
+
+    def __init__(self, authority: p256.Signer, obu: p256.Signer, now: int = 0, sighting_at=None):
+        super().__init__(authority, obu, now)
+        self.sighting_at = sighting_at or (lambda st: (st.period_start + st.period_end) // 2)
+        self.issued: list[messages.Challenge] = []
+
+    def check_signed(self, header: str | None, method: str, path: str, body: bytes) -> None:
+        if header:
+            try:
+                s1 = cose.decode_sign1(_b64url_decode(header))
+                ts = cbor.decode(s1.payload).get(4)
+            except (ProtocolError, ValueError, AttributeError):
+                ts = None
+            if isinstance(ts, int) and ts > self.now:
+                self.now = ts
+        super().check_signed(header, method, path, body)
+
+    def submit(self, body: bytes) -> tuple[int, bytes, str]:
+        st, _ = verify.verify_statement(body, self.resolve_obu, group=GROUP)
+        self.now = max(self.now, st.period_end)
+        new = envelopes.statement_hash(body) not in self.receipts
+        out = super().submit(body)
+        if new and st.segment_count:
+            cid = hashlib.sha256(b"replay-challenge %d" % st.seq).digest()[:16]
+            deadline = self.now + 7 * 86400
+            if len(self.issued) % 2 == 0:
+                at = self.sighting_at(st)
+                ch = messages.Challenge(cid, st.obu_id, st.seq, 0, at, None, deadline)
+            else:
+                mid = st.segment_count // 2
+                ch = messages.Challenge(cid, st.obu_id, st.seq, 1, None, mid, deadline)
+            self.add_challenge(ch)
+            self.issued.append(ch)
+        return out

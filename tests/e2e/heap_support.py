@@ -1,0 +1,140 @@
+"""The OBU's heap budget (DESIGN §8, issue 3) measured under the real MicroPython unix port.
+
+Shared by tests/e2e/test_heap_budget.py and bench/heap_bench.py:
+
+- :func:`build_tree`: protocol/ and firmware/ compiled with mpy-cross into a folder with the
+  same package layout (what goes on the device), plus the phase driver heap_child.py;
+- :func:`day_drive`: a full day on the road as NMEA (obu_setup.day_nmea), cached on disk;
+- :func:`new_unit`: an OBU folder (signed policy installed, key, config with hourly periods
+  pointing at a backend port);
+- :func:`run_loop`: the whole loop — firmware/host_main.py replays the drive, syncing every
+  300 s of GNSS time (sealing, uploading to a ReplayBackend, answering its challenges) — under
+  ``-X heapsize``; :func:`run_phase`: one phase (heap_child.py);
+- :func:`smallest_heap`: bisection over heap sizes in 4 KB steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from protocol import p256
+from tests.conftest import REPO
+from tests.e2e import obu_setup
+from tests.host.fake_backend import ReplayBackend
+
+OBU_KEY = 0x0B0E2E
+CHILD = "heap_child.py"
+PERIOD_S = 3600
+
+
+def build_tree(mpy_cross: str, dest: Path) -> Path:
+    """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and the phase driver."""
+    for pkg in ("protocol", "firmware"):
+        for src in sorted((REPO / pkg).rglob("*.py")):
+            rel = src.relative_to(REPO)
+            out = dest / rel.with_suffix(".mpy")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([mpy_cross, "-o", str(out), str(rel)], cwd=REPO, check=True)
+    shutil.copy(REPO / "tests" / "e2e" / CHILD, dest / CHILD)
+    return dest
+
+
+def day_drive(folder: Path, hours: float = 6.0) -> tuple[Path, list]:
+    """(NMEA file, trips) of ``hours`` of driving; the file is written once per folder."""
+    path = folder / f"day-{hours:g}h.nmea"
+    trips = obu_setup.day_trips(hours)
+    if not path.exists():
+        data, _ = obu_setup.day_nmea(hours)
+        path.write_bytes(data)
+    return path, trips
+
+
+def new_unit(work: Path, port: int, template: Path | None = None) -> tuple[Path, Path]:
+    """(config, root) of a fresh OBU in ``work`` talking to 127.0.0.1:``port``; the root is a
+    copy of ``template`` (a unit's state from an earlier phase) when given."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    root = work / "obu"
+    if template is not None:
+        shutil.copytree(template, root)
+    else:
+        root.mkdir()
+        obu_setup.install_policy(root)
+        (root / "obu.key").write_bytes(OBU_KEY.to_bytes(32, "big"))
+    cfg = obu_setup.write_config(work, period_s=PERIOD_S, backend_url=f"http://127.0.0.1:{port}")
+    return cfg, root
+
+
+def backend(**kw: object) -> ReplayBackend:
+    return ReplayBackend(obu_setup.AUTHORITY, p256.SoftwareSigner(OBU_KEY), **kw)  # type: ignore[arg-type]
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def run_loop(
+    micropython: str,
+    tree: Path,
+    nmea: Path,
+    heap: str,
+    work: Path,
+    be: ReplayBackend,
+    sync_every: int = 300,
+) -> subprocess.CompletedProcess[str]:
+    """The whole loop under ``-X heapsize=heap`` against ``be`` (already serving is not needed:
+    this serves it for the run)."""
+    with be.serve() as port:
+        cfg, root = new_unit(work, port)
+        args = [micropython, "-X", "heapsize=" + heap, "-m", "firmware.host_main"]
+        args += ["--config", str(cfg), "--root", str(root), "--nmea", str(nmea), "--quiet"]
+        args += ["--net", "--sync-every", str(sync_every)]
+        return _run(args, tree)
+
+
+def loop_ok(proc: subprocess.CompletedProcess[str], be: ReplayBackend) -> bool:
+    """The loop ran to its end, sealed and uploaded statements, and every challenge the
+    backend issued got an opening that the backend verified."""
+    return (
+        proc.returncode == 0
+        and "errors=0" in proc.stdout
+        and bool(be.statements)
+        and len(be.issued) > 0
+        and not be.challenges
+        and len(be.openings) == len(be.issued)
+    )
+
+
+def run_phase(
+    micropython: str, tree: Path, phase: str, cfg: Path, root: Path, arg: str, heap: str
+) -> dict | None:
+    """One phase (heap_child.py) under ``-X heapsize=heap``; its JSON report, None if it
+    failed (MemoryError or anything else)."""
+    args = [micropython, "-X", "heapsize=" + heap, CHILD, phase, str(cfg), str(root), arg]
+    proc = _run(args, tree)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def smallest_heap(works: Callable[[int], bool], lo_k: int = 16, hi_k: int = 512) -> int | None:
+    """Smallest heap in KB (a multiple of 4) for which ``works(kb)`` holds, by bisection;
+    None if even ``hi_k`` fails. Heap fragmentation makes success not strictly monotonic in
+    the size, so the answer is where the bisection lands, not a proof for every larger size."""
+    if not works(hi_k):
+        return None
+    lo, hi = lo_k, hi_k  # lo fails (or is unknown), hi works
+    while hi - lo > 4:
+        mid = (lo + hi) // 2 // 4 * 4
+        if mid <= lo:
+            mid = lo + 4
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

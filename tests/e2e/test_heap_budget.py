@@ -1,0 +1,101 @@
+"""Heap budget (DESIGN §8, issue 3): a full day of driving, sealing, uploading and answering
+challenges under ``micropython -X heapsize=…`` with the firmware precompiled to .mpy.
+
+The firmware runs from a folder of .mpy files built with mpy-cross (tests/e2e/heap_support.py),
+replays ≥ 6 h / ≥ 300 km of realistic 1 Hz NMEA, seals an hourly statement chain, uploads it to
+a backend stand-in on 127.0.0.1 that issues a challenge per statement, and answers every one.
+The statements are then verified on CPython with the backend's verifier and every opening is
+checked against its challenge, its statement, the tariff and the true position of the car.
+
+Budget: issue 3 asks for 96 KB (target 64 KB) on the 64-bit unix port. The firmware does not fit
+yet — ``HEAP_NOW`` is what it needs today, measured by bench/heap_bench.py, with a margin for
+heap fragmentation — so the 96 KB run is a strict xfail: it must start passing (and then replace
+``HEAP_NOW``) once the remaining work listed in firmware/README.md "Memory" is done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from protocol import cose, messages, verify
+from simulator.network import default_policy
+from tests.e2e import heap_support as hs
+from tests.e2e.test_obu_replay import check_chain, obu_key, sealed_statements
+
+HEAP_NOW = "272K"  # bench/heap_bench.py: the whole loop needs 256 KB today
+HEAP_GOAL = "96K"  # issue 3 (target 64K)
+SIGHTING_TOLERANCE_MM = 30000  # GNSS error of the trace plus the camera's
+
+
+@pytest.fixture(scope="module")
+def tree(mpy_cross: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hs.build_tree(mpy_cross, tmp_path_factory.mktemp("device"))
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    return hs.day_drive(tmp_path_factory.mktemp("drive"), hours=6.0)
+
+
+def _truth_at(trips: list, t: int) -> tuple[int, int]:
+    for trip in trips:
+        if trip.samples[0].t <= t <= trip.samples[-1].t:
+            s = min(trip.samples, key=lambda s: abs(s.t - t))
+            return s.lat_e7, s.lon_e7
+    raise AssertionError(f"the car was not driving at {t}")
+
+
+def test_the_day_drive_is_a_full_day(day: tuple[Path, list]) -> None:
+    nmea, trips = day
+    hours = (trips[-1].samples[-1].t - trips[0].samples[0].t) / 3600
+    km = sum(t.true_dist_um() for t in trips) / 1e9
+    assert hours >= 6 and km >= 300, (hours, km)
+    assert nmea.stat().st_size > 4_000_000  # 1 Hz RMC + GGA + GSA
+
+
+def test_a_day_of_driving_sealing_upload_and_challenges_within_the_heap(
+    micropython: str, tree: Path, day: tuple[Path, list], tmp_path: Path
+) -> None:
+    nmea, trips = day
+    be = hs.backend(sighting_at=lambda st: (st.period_start + st.period_end) // 2)
+    proc = hs.run_loop(micropython, tree, nmea, HEAP_NOW, tmp_path / "unit", be)
+    assert hs.loop_ok(proc, be), proc.stdout + proc.stderr[-3000:]
+    root = tmp_path / "unit" / "obu"
+
+    # Every hour of the day sealed into one unbroken chain, verified with the backend's code.
+    statements = check_chain(sealed_statements(root), obu_key(root))
+    assert len(statements) >= 6
+    assert [st.seq for st in statements] == sorted(be.statements)
+    assert sum(st.segment_count for st in statements) >= 40
+
+    # Every challenge answered with an opening of exactly the right segment, which opens its
+    # commitments, is priced by the tariff and passes where the car really was.
+    policy = default_policy()
+    pid = messages.policy_id(policy)
+    kinds = set()
+    for ch in be.issued:
+        opening = messages.Opening.decode(cose.decode_sign1(be.openings[ch.challenge_id]).payload)
+        st = be.statements[ch.statement_seq]
+        verify.check_opening_answers(opening, ch, st)
+        assert not opening.is_empty, "the car was driving all day: a segment covers each"
+        verify.check_commitments(opening, st)
+        verify.check_record(opening.record, policy, pid, 1, st)
+        kinds.add(ch.kind)
+        if ch.kind == messages.CHALLENGE_SIGHTING:
+            assert opening.record.covers(ch.at_time)
+            lat, lon = _truth_at(trips, ch.at_time)
+            verify.check_sighting(opening.record, ch.at_time, lat, lon, SIGHTING_TOLERANCE_MM)
+        else:
+            assert opening.segment_index == ch.segment_index
+    assert kinds == {messages.CHALLENGE_SIGHTING, messages.CHALLENGE_INDEX}
+
+
+@pytest.mark.xfail(strict=True, reason="issue 3: the loop does not fit 96 KB yet (see HEAP_NOW)")
+def test_the_same_day_within_the_issue_budget(
+    micropython: str, tree: Path, day: tuple[Path, list], tmp_path: Path
+) -> None:
+    be = hs.backend()
+    proc = hs.run_loop(micropython, tree, day[0], HEAP_GOAL, tmp_path / "unit", be)
+    assert hs.loop_ok(proc, be), proc.stderr[-2000:]
