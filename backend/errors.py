@@ -104,3 +104,90 @@ class Forbidden(ApiError):
 class UnsupportedMediaType(ApiError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class Gone(ApiError):
+    status_code = 410
+    code = "gone"
+
+
+class UnprocessableEntity(ApiError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class RequestTooLarge(ApiError):
+    status_code = 413
+    code = "too_large"
+
+
+# --- spot checks, disputes, the log ----------------------------------------------------------
+
+
+class UnknownPlate(UnprocessableEntity):
+    """A sighting names a plate that is not registered: nothing to check, nothing stored."""
+
+    code = "unknown_plate"
+
+
+class SightingInFuture(UnprocessableEntity):
+    """A sighting's time is after the server's clock (beyond the camera clock skew)."""
+
+    code = "sighting_in_future"
+
+
+class ChallengeClosed(Conflict):
+    """An Opening for a challenge that was already answered (with other bytes) or expired."""
+
+    code = "challenge_closed"
+
+
+class ChallengeExpired(Conflict):
+    """An Opening arriving after the challenge's deadline: it counts as no answer."""
+
+    code = "challenge_expired"
+
+
+class NotExplainable(Conflict):
+    """Only a failed sighting challenge answered with no segment or a gap event can be
+    explained; anything else is judged by verification alone."""
+
+    code = "not_explainable"
+
+
+class DisputeExists(Conflict):
+    """The statement already has an open dispute."""
+
+    code = "dispute_exists"
+
+
+class DisputeClosed(Conflict):
+    """The dispute was resolved: no more openings, verification or resolution."""
+
+    code = "dispute_closed"
+
+
+class DuplicateSegment(Conflict):
+    """A dispute already holds a different Opening for this segment index."""
+
+    code = "duplicate_segment"
+
+
+class OpenedRecordPurged(Gone):
+    """The opened record was deleted by retention; the verdict remains."""
+
+    code = "opened_record_purged"
+
+
+class InvalidProofRequest(ApiError):
+    """A log proof or entry range the log cannot answer (index or size beyond it)."""
+
+    status_code = 400
+    code = "invalid_proof_request"
+
+
+class LogUnavailable(ApiError):
+    """The stored transparency log no longer matches what was signed: refuse to serve it."""
+
+    status_code = 503
+    code = "log_inconsistent"

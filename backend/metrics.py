@@ -27,3 +27,29 @@ SIGNED_REQUEST_FAILURES = Counter(
     "Refused signed OBU requests by error code",
     ["reason"],
 )
+
+# --- spot checks, audits, disputes ---------------------------------------------------------
+CHALLENGES_ISSUED = Counter(
+    "quietmile_challenges_issued_total", "Challenges issued by kind and origin", ["kind", "origin"]
+)
+CHALLENGE_OUTCOMES = Counter(
+    "quietmile_challenge_outcomes_total",
+    "Closed challenges by outcome (pass, fail, no_answer)",
+    ["outcome"],
+)
+OPENINGS_VERIFIED = Counter(
+    "quietmile_openings_verified_total",
+    "Openings judged (challenge answers and dispute segments) by result",
+    ["context", "result"],
+)
+OPENING_FAILURES = Counter(
+    "quietmile_opening_failures_total", "Failed openings by reason (error code)", ["reason"]
+)
+OPENING_REFUSALS = Counter(
+    "quietmile_opening_refusals_total",
+    "Opening uploads refused before judging (4xx) by error code",
+    ["reason"],
+)
+LOG_APPENDS = Counter(
+    "quietmile_log_entries_total", "Transparency-log entries committed by kind", ["kind"]
+)

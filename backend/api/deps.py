@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import metrics
 from backend.core.config import Settings
 from backend.crypto.signer import Signer
-from backend.errors import Forbidden, NotFound, Unauthenticated
+from backend.errors import Forbidden, NotFound, RequestTooLarge, Unauthenticated
 from backend.services import signed_request
+from backend.services.context import CheckContext
 from backend.services.ingest import Group
 from backend.services.tokens import Actor, authenticate
+from backend.services.transparency_log import LogIndex
 from protocol.errors import ProtocolError
 
 
@@ -34,6 +36,9 @@ class AppState:
     signer: Signer
     group: Group
     clock: Callable[[], float]
+    checks: CheckContext  # spot checks, audits, disputes (authority signer, sealer, tolerance)
+    log_index: LogIndex  # the transparency log's Merkle tree, shared by this process
+    log_signer: Signer  # signs tree heads only (backend/keys.py)
 
 
 def get_state(request: Request) -> AppState:
@@ -97,6 +102,11 @@ Operator = Annotated[Actor, Depends(require_roles("operator"))]
 OperatorOrDriver = Annotated[Actor, Depends(require_roles("operator", "driver"))]
 RegistryReader = Annotated[Actor, Depends(require_roles("operator", "auditor", "driver"))]
 AggregateReader = Annotated[Actor, Depends(require_roles("dpo", "operator"))]
+Auditor = Annotated[Actor, Depends(require_roles("auditor"))]
+AuditorOrDriver = Annotated[Actor, Depends(require_roles("auditor", "driver"))]
+Driver = Annotated[Actor, Depends(require_roles("driver"))]
+# The transparency log is readable by every role (entries carry no personal data).
+LogReader = Annotated[Actor, Depends(require_roles("operator", "auditor", "driver", "dpo"))]
 
 
 def ensure_driver_owns(actor: Actor, driver_id: int) -> None:
@@ -117,6 +127,21 @@ _signed_header = APIKeyHeader(
 
 async def _request_body(request: Request) -> bytes:
     return await request.body()
+
+
+def body_limit(limit: Callable[[Settings], int]) -> Callable[[Request, StateDep], None]:
+    """A dependency refusing (413) a declared body over ``limit(settings)`` bytes before the
+    body is read; declare it before SignedObu, which reads the body."""
+
+    def dependency(request: Request, state: StateDep) -> None:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit(state.settings):
+            raise RequestTooLarge("body of %s bytes exceeds %d" % (declared, limit(state.settings)))
+
+    return dependency
+
+
+RequestBody = Annotated[bytes, Depends(_request_body)]
 
 
 def get_signed_obu(

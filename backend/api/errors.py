@@ -6,8 +6,11 @@ Statuses by error class (the most specific class in the MRO wins):
   binding/freshness/replay) and missing or invalid API tokens;
 - 403: authenticated but not allowed (revoked key, a statement naming another OBU, role);
 - 409: conflicts with stored state (chain position taken or not next, overlapping policy);
-- 413: request body over the limit; 415: wrong media type;
-- 422: well-formed but false (commitment encodings, scalars, sums, policies).
+- 410: opened data deleted by retention; 413: request body over the limit; 415: wrong
+  media type;
+- 422: well-formed but false (commitment encodings, scalars, sums, policies, an Opening
+  that does not answer its dispute);
+- 503: the transparency log is inconsistent with what it signed (it refuses to serve).
 """
 
 from __future__ import annotations
@@ -146,6 +149,8 @@ _DESCRIPTIONS = {
     404: "not found (or not yours)",
     409: "conflict with stored state",
     413: "too large",
+    410: "deleted by retention",
     415: "wrong media type",
     422: "well-formed but invalid",
+    503: "temporarily unable to serve (e.g. an inconsistent transparency log)",
 }

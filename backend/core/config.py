@@ -36,7 +36,9 @@ class Settings(BaseSettings):
 
     # How long an OBU has to answer a challenge.
     challenge_deadline_s: int = Field(default=14 * DAY_S, gt=0)
-    # Retention windows (DESIGN §2): opened segment records and camera sightings.
+    # Retention windows (DESIGN §2): opened segment records (from their receipt; openings of
+    # an unresolved dispute are kept until it is resolved) and camera sightings (from their
+    # receipt; a sighting whose challenge is still open is kept until it closes).
     opened_record_retention_s: int = Field(default=90 * DAY_S, gt=0)
     sighting_retention_s: int = Field(default=30 * DAY_S, gt=0)
 
@@ -51,6 +53,37 @@ class Settings(BaseSettings):
 
     # DPO aggregates: periods with fewer statements than this are suppressed.
     aggregate_min_count: int = Field(default=5, ge=1)
+
+    # Sighting tolerance model (backend/services/tolerance.py; README "Tolerance model").
+    # The camera position must lie within
+    #   max(min, k·sqrt(σ_gnss² + accuracy²)) + path slack
+    # of the opened trace around the sighting time. The defaults are deliberately generous:
+    # a false accusation of an honest driver is worse than a missed cheat (DESIGN §8).
+    # σ of one GNSS fix: consumer receivers reach 2–5 m open-sky; 5 m covers average towns.
+    sighting_gnss_sigma_mm: int = Field(default=5000, ge=0, le=1_000_000)
+    # k: a 2-D error exceeds k·σ with probability exp(−k²/2); k = 6 gives 1.5e-8 per check.
+    sighting_sigma_multiplier: int = Field(default=6, ge=1, le=100)
+    # Floor of the measurement term: urban multipath is not Gaussian.
+    sighting_min_tolerance_mm: int = Field(default=25_000, ge=0, le=10_000_000)
+    # The trace is sampled (firmware: every 10 s), and the road between two samples need not
+    # be straight: the car lies in the ellipse with the samples as foci whose major axis is
+    # the path it can drive between them at this speed (40 m/s = 144 km/h) ...
+    sighting_path_speed_mm_per_s: int = Field(default=40_000, ge=0, le=200_000)
+    # ... but never more than this: a unit that samples sparsely must not buy itself slack.
+    sighting_path_slack_max_mm: int = Field(default=250_000, ge=0, le=10_000_000)
+    # Camera clocks against GNSS time: the sighting instant is taken as at_time ± this.
+    sighting_clock_skew_s: int = Field(default=2, ge=0, le=60)
+
+    # Scheduled random-index audits: each newly received statement with segments is audited
+    # with this probability (per mille), opening this many distinct random segments.
+    audit_rate_permille: int = Field(default=10, ge=0, le=1000)
+    audit_segments_per_statement: int = Field(default=1, ge=1, le=16)
+
+    # OBU uploads: one Opening (a 512-point record is ~8 KB), and a dispute batch of at most
+    # dispute_batch_max openings in at most max_upload_bytes.
+    max_opening_bytes: int = Field(default=64 * 1024, gt=0)
+    dispute_batch_max: int = Field(default=1000, ge=1, le=100_000)
+    max_upload_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
     # Run the Alembic migrations when the app starts (convenient for the embedded SQLite
     # default; with several PostgreSQL workers run `python -m backend.cli migrate` instead).

@@ -8,6 +8,7 @@ signed them, never the plate.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -185,3 +187,198 @@ class RequestNonce(Base):
     kid: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
     nonce: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
     expires_at: Mapped[int] = mapped_column(index=True)
+
+
+# --- spot checks, audits, disputes (revision 0002) -------------------------------------------
+
+SIGHTING_STATUS = ("pending", "challenged", "unanswerable")
+CHALLENGE_ORIGINS = ("sighting", "audit", "scheduled")
+OUTCOMES = ("open", "pass", "fail", "no_answer")
+
+
+class Sighting(Base):
+    """A camera saw a registered vehicle. The plate is resolved to the vehicle on receipt and
+    not stored again; the position never leaves the backend (the OBU learns only the time)."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'challenged', 'unanswerable')", name="status"),
+        Index("ix_sightings_status_vehicle", "status", "vehicle_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    vehicle_id: Mapped[int] = mapped_column(Integer, ForeignKey("vehicles.id"))
+    lat_e7: Mapped[int]
+    lon_e7: Mapped[int]
+    seen_at: Mapped[int]
+    accuracy_mm: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(index=True)
+
+
+class Challenge(Base):
+    """A signed Challenge (SPEC §4.5) for the OBU that signed one statement, and its outcome.
+
+    ``outcome`` is open until an Opening is judged (pass / fail with ``reason``) or the
+    deadline passes (no_answer). An accepted explanation or an upheld dispute turns a fail
+    into a pass; ``initial_reason`` keeps what the verification found.
+    """
+
+    __tablename__ = "challenges"
+    __table_args__ = (
+        CheckConstraint("kind IN (0, 1)", name="kind"),
+        CheckConstraint("origin IN ('sighting', 'audit', 'scheduled')", name="origin"),
+        CheckConstraint("outcome IN ('open', 'pass', 'fail', 'no_answer')", name="outcome"),
+        # Kind 0 names an instant, kind 1 a segment (SPEC §4.5).
+        CheckConstraint(
+            "(kind = 0 AND at_time IS NOT NULL AND segment_index IS NULL)"
+            " OR (kind = 1 AND at_time IS NULL AND segment_index IS NOT NULL)",
+            name="target",
+        ),
+        Index("ix_challenges_obu_ref_outcome", "obu_ref", "outcome"),
+        Index("ix_challenges_outcome_deadline", "outcome", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    kind: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(16))
+    statement_id: Mapped[int] = mapped_column(Integer, ForeignKey("statements.id"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(Integer, ForeignKey("vehicles.id"), index=True)
+    obu_ref: Mapped[int] = mapped_column(Integer, ForeignKey("obus.id"))
+    statement_seq: Mapped[int]
+    at_time: Mapped[int | None] = mapped_column(nullable=True)
+    segment_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sighting_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("sightings.id"), nullable=True, index=True
+    )
+    envelope: Mapped[bytes]
+    issued_at: Mapped[int]
+    deadline: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    initial_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    closed_at: Mapped[int | None] = mapped_column(nullable=True)
+    explanation_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class Dispute(Base):
+    """A driver disputes a statement (or a challenge outcome about it) and consents to open
+    the whole period; the statement's OBU uploads every segment's Opening."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        CheckConstraint(
+            "resolution IS NULL OR resolution IN ('upheld', 'rejected')", name="resolution"
+        ),
+        # One open dispute per statement: a second would ask the OBU for the same period.
+        Index(
+            "uq_disputes_open_statement",
+            "statement_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Random; the period's Openings carry it as their challenge_id.
+    dispute_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    vehicle_id: Mapped[int] = mapped_column(Integer, ForeignKey("vehicles.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(Integer, ForeignKey("statements.id"))
+    obu_ref: Mapped[int] = mapped_column(Integer, ForeignKey("obus.id"), index=True)
+    challenge_ref: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("challenges.id"), nullable=True
+    )
+    driver_id: Mapped[int] = mapped_column(Integer, ForeignKey("drivers.id"))
+    reason: Mapped[str] = mapped_column(String(1000))
+    envelope: Mapped[bytes]
+    consent_at: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10))
+    openings_received: Mapped[int] = mapped_column(Integer)
+    verified_at: Mapped[int | None] = mapped_column(nullable=True)
+    # JSON verification report: counts, failing indices and codes, sums (no location data).
+    report: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    resolution_reasons: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    resolved_at: Mapped[int | None] = mapped_column(nullable=True)
+
+
+class OpenedSegment(Base):
+    """One Opening received for a challenge or a dispute: the verdict in the clear, the
+    signed envelope (with the segment's record: location data) only sealed with AES-GCM
+    (backend/crypto/sealing.py). Retention clears ``sealed`` and sets ``purged_at``."""
+
+    __tablename__ = "opened_segments"
+    __table_args__ = (
+        CheckConstraint("(challenge_ref IS NULL) <> (dispute_ref IS NULL)", name="one_context"),
+        CheckConstraint("result IN ('pass', 'fail')", name="result"),
+        UniqueConstraint("dispute_ref", "segment_index"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One answer per challenge: the unique constraint arbitrates concurrent answers.
+    challenge_ref: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("challenges.id"), nullable=True, unique=True
+    )
+    dispute_ref: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("disputes.id"), nullable=True
+    )
+    segment_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    envelope_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sealed: Mapped[bytes | None] = mapped_column(nullable=True)
+    result: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_at: Mapped[int] = mapped_column(index=True)
+    purged_at: Mapped[int | None] = mapped_column(nullable=True)
+
+
+# --- transparency log ------------------------------------------------------------------------
+
+
+class LogSubject(Base):
+    """A vehicle's opaque reference in the public log: random, so the log alone does not
+    say which vehicle an entry is about; the driver learns their own references."""
+
+    __tablename__ = "log_subjects"
+
+    vehicle_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("vehicles.id"), primary_key=True, autoincrement=False
+    )
+    subject_ref: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+
+
+class LogEntry(Base):
+    """Leaf ``idx`` of the transparency log: the canonical CBOR entry and its RFC 9162 leaf
+    hash. Indices are contiguous from 0 (appends are serialised)."""
+
+    __tablename__ = "log_entries"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_ref: Mapped[bytes | None] = mapped_column(LargeBinary(16), nullable=True, index=True)
+    created_at: Mapped[int]
+    entry: Mapped[bytes]
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogTreeHead(Base):
+    """Signed tree heads handed out, so a restarted server can prove it still extends them."""
+
+    __tablename__ = "log_tree_heads"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp: Mapped[int]
+    envelope: Mapped[bytes]
+
+
+class JobMark(Base):
+    """High-water marks of incremental jobs (e.g. the last statement considered for audit)."""
+
+    __tablename__ = "job_marks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int]

@@ -44,6 +44,11 @@ class AggregatesOut(BaseModel):
     min_cell_size: int
     periods: list[PeriodAggregate]
     suppressed_periods: int
+    # Spot checks and disputes over all vehicles (global counts: no cell to suppress).
+    challenges_by_outcome: dict[str, int]
+    challenge_failures_by_reason: dict[str, int]
+    disputes_by_state: dict[str, int]
+    log_entries: int
 
 
 class ObuChainOut(BaseModel):

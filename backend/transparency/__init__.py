@@ -23,6 +23,7 @@ from backend.transparency.tree_head import (
     InvalidTreeHead,
     TreeHead,
     sign_tree_head,
+    sign_tree_head_with,
     tree_head_kid,
     verify_tree_head,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "node_hash",
     "root_from_leaf_hashes",
     "sign_tree_head",
+    "sign_tree_head_with",
     "tree_head_kid",
     "verify_consistency",
     "verify_inclusion",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -211,6 +211,27 @@ def sign_tree_head(head: TreeHead, private_key: ec.EllipticCurvePrivateKey, kid:
     der = private_key.sign(_to_be_signed(protected, payload), _ECDSA_SHA256)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return _CODEC.encode(_CODEC.tag(TAG_COSE_SIGN1, [protected, {}, payload, signature]))
+
+
+class RawSigner(Protocol):
+    """A P-256 signer returning raw r || s over SHA-256(msg) (backend.crypto.signer.Signer)."""
+
+    kid: bytes
+
+    def sign(self, msg: bytes) -> bytes: ...
+
+
+def sign_tree_head_with(head: TreeHead, signer: RawSigner) -> bytes:
+    """Like sign_tree_head, with a signer object (key file, HSM) instead of a private key."""
+    kid = signer.kid
+    if not (isinstance(kid, bytes) and 0 < len(kid) <= MAX_KID_LEN):
+        raise ValueError("kid must be 1..%d bytes" % MAX_KID_LEN)
+    protected = _protected_header(kid)
+    payload = head.encode()
+    signature = signer.sign(_to_be_signed(protected, payload))
+    if len(signature) != 64:
+        raise ValueError("the signer must return a 64-byte r || s signature")
     return _CODEC.encode(_CODEC.tag(TAG_COSE_SIGN1, [protected, {}, payload, signature]))
 
 

@@ -221,10 +221,14 @@ class Fleet:
     provisioned: dict[str, Any]
 
 
-@pytest.fixture
-def fleet(env: Env) -> Fleet:
+def make_fleet(env: Env) -> Fleet:
     env.publish_policy()
     vid = env.vehicle("B-QM-1")
     signer = support.obu_signer("alice-1")
     prov = env.obu("OBU-A1", vid, signer)
     return Fleet(env, vid, "OBU-A1", signer, prov)
+
+
+@pytest.fixture
+def fleet(env: Env) -> Fleet:
+    return make_fleet(env)

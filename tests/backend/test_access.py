@@ -16,6 +16,8 @@ import pytest
 
 from backend.db.session import session_scope
 from backend.services.tokens import create_token
+from protocol import envelopes, labels, messages
+from tests.backend import spotcheck as sc
 from tests.backend import support
 from tests.backend.conftest import Env
 from tests.backend.test_policies import YEAR, form
@@ -29,7 +31,7 @@ class World:
     ids: dict[str, Any]
 
 
-def build_world(env: Env) -> World:
+def build_world(env: Env, spot_checks: bool = True) -> World:
     env.publish_policy()
     ids: dict[str, Any] = {"alice": env.driver_ids["alice"], "bob": env.driver_ids["bob"]}
     for who in ("alice", "bob"):
@@ -51,7 +53,36 @@ def build_world(env: Env) -> World:
     ids["draft"] = draft.json()["policy_id"]
     with session_scope(env.app.state.quietmile.session_factory) as s:
         ids["spare_token"] = create_token(s, "driver", 0, env.driver_ids["bob"])[0].id
+    if spot_checks:
+        _spot_checks(env, ids)
     return World(env, ids)
+
+
+def _spot_checks(env: Env, ids: dict[str, Any]) -> None:
+    """A second statement of alice's, a sighting challenge she answered with no segment
+    (explainable), and an open dispute about her first statement."""
+    signer = support.obu_signer("alice")
+    b = support.build_statement(
+        signer,
+        "OBU-alice",
+        seq=1,
+        prev_hash=bytes.fromhex(ids["alice_hash"]),
+        period=(support.DEC_2026, support.JAN_2027),
+    )
+    assert env.submit(b.envelope).status_code == 201
+    ids["alice_hash2"] = b.hash.hex()
+    r = sc.sighting(env, support.NOV_2026 + 3600, 508400000, 43400000, plate="ALICE-1")
+    ids["sighting"] = r.json()["id"]
+    [ch] = sc.poll(env, signer)
+    empty = messages.Opening(ch.challenge_id, "OBU-alice", 0, None, None, None, None)
+    sc.answer(env, signer, envelopes.sign_message(empty, signer, labels.CTY_OPENING))
+    ids["challenge"] = ch.challenge_id.hex()
+    r = env.client.post(
+        "/api/v1/disputes",
+        json={"statement_hash": ids["alice_hash"], "reason": "x", "consent_to_open_period": True},
+        headers=env.auth("alice"),
+    )
+    ids["dispute"] = r.json()["dispute_id"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +167,63 @@ ENDPOINTS = [
     E("GET", "/api/v1/statements/{alice_hash}/envelope", "operator auditor alice", owner="alice"),
     E("GET", "/api/v1/aggregates", "dpo operator"),
 ]
+# Spot checks, audits, disputes, the transparency log, jobs (their world is bigger).
+SPOT_ENDPOINTS = [
+    E(
+        "POST",
+        "/api/v1/sightings",
+        "auditor",
+        lambda i: {
+            "camera_id": "CAM-9",
+            "plate": "ALICE-1",
+            "lat_e7": 508400000,
+            "lon_e7": 43400000,
+            "seen_at": support.NOV_2026 + 7200,
+            "accuracy_mm": 1000,
+        },
+    ),
+    E("GET", "/api/v1/sightings/{sighting}", "auditor"),
+    E("GET", "/api/v1/challenges", "auditor alice bob"),
+    E("GET", "/api/v1/challenges/{challenge}", "auditor alice", owner="alice"),
+    E("GET", "/api/v1/challenges/{challenge}/opening", "auditor alice", owner="alice"),
+    E(
+        "POST",
+        "/api/v1/challenges/{challenge}/explanation",
+        "auditor",
+        lambda i: {"accepted": False, "note": "not convincing"},
+    ),
+    E("POST", "/api/v1/audits", "auditor", lambda i: {"statement_hashes": [i["alice_hash"]]}),
+    E(
+        "POST",
+        "/api/v1/disputes",
+        "alice",
+        lambda i: {
+            "statement_hash": i["alice_hash2"],
+            "reason": "wrong total",
+            "consent_to_open_period": True,
+        },
+        owner="alice",
+    ),
+    E("GET", "/api/v1/disputes", "auditor alice bob"),
+    E("GET", "/api/v1/disputes/{dispute}", "auditor alice", owner="alice"),
+    E("POST", "/api/v1/disputes/{dispute}/verify", "auditor"),
+    E(
+        "POST",
+        "/api/v1/disputes/{dispute}/resolve",
+        "auditor",
+        lambda i: {"resolution": "rejected", "reasons": "no openings uploaded"},
+    ),
+    E("GET", "/api/v1/log/public-key", ANY_ROLE),
+    E("GET", "/api/v1/log/tree-head", ANY_ROLE),
+    E("GET", "/api/v1/log/entries?start=0&end=2", ANY_ROLE),
+    E("GET", "/api/v1/log/proof/inclusion?index=0&size=2", ANY_ROLE),
+    E("GET", "/api/v1/log/proof/consistency?first=1&second=2", ANY_ROLE),
+    E("GET", "/api/v1/log/mine", "alice bob"),
+    E("POST", "/api/v1/jobs/process-sightings", "auditor"),
+    E("POST", "/api/v1/jobs/expire-challenges", "auditor"),
+    E("POST", "/api/v1/jobs/scheduled-audits", "auditor"),
+    E("POST", "/api/v1/jobs/purge", "operator"),
+]
 
 
 def expected_refusal(ep: Endpoint, caller: str) -> int:
@@ -150,9 +238,7 @@ def expected_refusal(ep: Endpoint, caller: str) -> int:
     return 403
 
 
-@pytest.mark.parametrize("ep", ENDPOINTS, ids=[f"{e.method} {e.path}" for e in ENDPOINTS])
-def test_endpoint_admits_exactly_its_roles(env: Env, ep: Endpoint) -> None:
-    world = build_world(env)
+def check_roles(env: Env, world: World, ep: Endpoint) -> None:
     path = ep.path.format(**world.ids)
     body = ep.body(world.ids) if ep.body else None
     # Refused callers first: they must not change anything.
@@ -160,7 +246,7 @@ def test_endpoint_admits_exactly_its_roles(env: Env, ep: Endpoint) -> None:
         before = env.snapshot()
         r = env.client.request(ep.method, path, json=body, headers=env.auth(caller))
         want = expected_refusal(ep, caller)
-        assert r.status_code == want, f"{caller}: {r.status_code} {r.text}"
+        assert r.status_code == want, f"{ep.path} {caller}: {r.status_code} {r.text}"
         assert (
             r.json()["error"] in {401: "unauthenticated", 403: "forbidden", 404: "not_found"}[want]
         )
@@ -168,11 +254,28 @@ def test_endpoint_admits_exactly_its_roles(env: Env, ep: Endpoint) -> None:
     # Then the admitted ones (a mutating endpoint is admitted for one role only).
     for caller in [c for c in CALLERS if c in ep.allowed]:
         r = env.client.request(ep.method, path, json=body, headers=env.auth(caller))
-        assert 200 <= r.status_code < 300, f"{caller}: {r.status_code} {r.text}"
+        assert 200 <= r.status_code < 300, f"{ep.path} {caller}: {r.status_code} {r.text}"
+
+
+# Each mutating endpoint gets a fresh world; the spot-check reads share one (they change
+# nothing but the log, which each check's own before/after snapshot takes into account).
+SPOT_READS = [e for e in SPOT_ENDPOINTS if e.method == "GET"]
+ISOLATED = ENDPOINTS + [e for e in SPOT_ENDPOINTS if e.method != "GET"]
+
+
+@pytest.mark.parametrize("ep", ISOLATED, ids=[f"{e.method} {e.path}" for e in ISOLATED])
+def test_endpoint_admits_exactly_its_roles(env: Env, ep: Endpoint) -> None:
+    check_roles(env, build_world(env, spot_checks=ep in SPOT_ENDPOINTS), ep)
+
+
+def test_spot_check_reads_admit_exactly_their_roles(env: Env) -> None:
+    world = build_world(env)
+    for ep in SPOT_READS:
+        check_roles(env, world, ep)
 
 
 def test_drivers_list_only_their_own_vehicles(env: Env) -> None:
-    world = build_world(env)
+    world = build_world(env, spot_checks=False)
     alice = {v["id"] for v in env.client.get("/api/v1/vehicles", headers=env.auth("alice")).json()}
     bob = {v["id"] for v in env.client.get("/api/v1/vehicles", headers=env.auth("bob")).json()}
     everything = {v["id"] for v in env.client.get("/api/v1/vehicles", headers=env.op).json()}
@@ -184,6 +287,9 @@ def test_drivers_list_only_their_own_vehicles(env: Env) -> None:
 def test_cross_driver_attempts_on_every_kind_of_resource(env: Env) -> None:
     ids = build_world(env).ids
     templates = (
+        "/api/v1/challenges/{challenge}",
+        "/api/v1/challenges/{challenge}/opening",
+        "/api/v1/disputes/{dispute}",
         "/api/v1/drivers/{driver}",
         "/api/v1/vehicles/{vehicle}",
         "/api/v1/vehicles/{vehicle}/chain",
@@ -195,9 +301,30 @@ def test_cross_driver_attempts_on_every_kind_of_resource(env: Env) -> None:
         "/api/v1/statements/{hash}/envelope",
     )
 
+    # bob gets the same spot-check objects of his own.
+    bob_signer = support.obu_signer("bob")
+    r = sc.sighting(env, support.NOV_2026 + 3600, 508400000, 43400000, plate="BOB-1")
+    [ch] = sc.poll(env, bob_signer)
+    empty = messages.Opening(ch.challenge_id, "OBU-bob", 0, None, None, None, None)
+    sc.answer(env, bob_signer, envelopes.sign_message(empty, bob_signer, labels.CTY_OPENING))
+    ids["bob_challenge"] = ch.challenge_id.hex()
+    ids["alice_challenge"] = ids["challenge"]
+    r = env.client.post(
+        "/api/v1/disputes",
+        json={"statement_hash": ids["bob_hash"], "reason": "x", "consent_to_open_period": True},
+        headers=env.auth("bob"),
+    )
+    ids["bob_dispute"] = r.json()["dispute_id"]
+    ids["alice_dispute"] = ids["dispute"]
+
     def path(t: str, who: str) -> str:
         return t.format(
-            who=who, driver=ids[who], vehicle=ids[f"{who}_vehicle"], hash=ids[f"{who}_hash"]
+            who=who,
+            driver=ids[who],
+            vehicle=ids[f"{who}_vehicle"],
+            hash=ids[f"{who}_hash"],
+            challenge=ids[f"{who}_challenge"],
+            dispute=ids[f"{who}_dispute"],
         )
 
     for t in templates:

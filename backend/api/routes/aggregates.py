@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from backend.api.deps import AggregateReader, SessionDep, StateDep
 from backend.api.errors import error_responses
-from backend.db.models import Obu, Statement, Vehicle
+from backend.db.models import Challenge, Dispute, LogEntry, Obu, Statement, Vehicle
 from backend.schemas.statements import AggregatesOut, PeriodAggregate
 
 router = APIRouter(prefix="/api/v1/aggregates", tags=["transparency"])
@@ -56,4 +56,27 @@ def aggregates(actor: AggregateReader, session: SessionDep, state: StateDep) -> 
         min_cell_size=k,
         periods=periods,
         suppressed_periods=len(rows) - len(periods),
+        challenges_by_outcome={
+            str(o): int(n)
+            for o, n in session.execute(
+                select(Challenge.outcome, func.count()).group_by(Challenge.outcome)
+            ).all()
+        },
+        challenge_failures_by_reason={
+            str(r): int(n)
+            for r, n in session.execute(
+                select(Challenge.initial_reason, func.count())
+                .where(Challenge.initial_reason.is_not(None))
+                .group_by(Challenge.initial_reason)
+            ).all()
+        },
+        disputes_by_state={
+            str(r or s): int(n)
+            for s, r, n in session.execute(
+                select(Dispute.status, Dispute.resolution, func.count()).group_by(
+                    Dispute.status, Dispute.resolution
+                )
+            ).all()
+        },
+        log_entries=count(select(func.count()).select_from(LogEntry)),
     )

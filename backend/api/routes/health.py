@@ -24,12 +24,19 @@ def health(state: StateDep) -> JSONResponse:
             status_code=503, content={"status": "unavailable", "database": type(e).__name__}
         )
     up_to_date = revision == head_revision()
+    log_problem = state.log_index.corrupt
+    status = "ok" if up_to_date else "migrations_pending"
+    if log_problem is not None:
+        status = "log_inconsistent"
     return JSONResponse(
-        status_code=200 if up_to_date else 503,
+        status_code=200 if status == "ok" else 503,
         content={
-            "status": "ok" if up_to_date else "migrations_pending",
+            "status": status,
             "schema_revision": revision,
             "authority_kid": state.signer.kid.hex(),
+            "log_kid": state.log_signer.kid.hex(),
+            "log_size": state.log_index.size,
+            **({"log_problem": log_problem} if log_problem is not None else {}),
         },
     )
 
