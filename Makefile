@@ -34,6 +34,10 @@ demo: setup
 
 bench: setup
 	$(PY) bench/protocol_bench.py
+	$(PY) bench/firmware_bench.py
+	$(PY) bench/heap_bench.py
+	$(PY) bench/backend_bench.py
+	$(PY) bench/merkle_bench.py
 
 # Regenerate the pinned vectors and the precomputed tables (normally never needed: both are
 # committed and the test suite checks them against a fresh derivation).
