@@ -50,3 +50,9 @@ tables: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The deployable ESP32 bundle (.mpy modules, entry points, config template, pin map,
+# MANIFEST.sha256) in out/device-bundle/; hardware/README.md has the install steps.
+.PHONY: device-bundle
+device-bundle: setup
+	$(PY) -m tools.device_bundle

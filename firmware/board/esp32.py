@@ -2,8 +2,7 @@
 ``firmware/board/pins.py`` (= hardware/pinmap.json).
 
 Only imported on the device (``main.py``); nothing here runs on the host. The signer is the
-software RFC 6979 signer with its key on flash until the ATECC608 driver is fitted (issue 6):
-``make_signer`` is the one place that changes.
+ATECC608 (firmware/board/atecc608.py) when fitted, else a development key on flash.
 """
 
 import os
@@ -52,9 +51,21 @@ def ensure_root():
 
 
 def make_signer(root):
-    from firmware.board.host import software_signer
+    """The ATECC608 signer when the chip answers (key in slot 0, locked per
+    hardware/SECURE_ELEMENT.md); the software signer with a key file otherwise (development
+    boards without the chip)."""
+    import time
 
-    return software_signer(root + "/obu.key")
+    from firmware.board.atecc608 import Atecc608, AteccError, AteccSigner
+
+    i2c = machine.I2C(pins.I2C_ID, sda=machine.Pin(pins.I2C_SDA), scl=machine.Pin(pins.I2C_SCL),
+                      freq=pins.I2C_FREQ)  # fmt: skip
+    try:
+        return AteccSigner(Atecc608(i2c, time.sleep_ms, addr=pins.ATECC608_ADDR))
+    except (AteccError, OSError):
+        from firmware.board.host import software_signer
+
+        return software_signer(root + "/obu.key")
 
 
 def connect_network(cfg, timeout_ms=20000):

@@ -20,7 +20,7 @@ MODEM_STATUS = const(35)
 I2C_ID = const(0)
 I2C_SDA = const(21)
 I2C_SCL = const(22)
-I2C_FREQ = const(400000)
+I2C_FREQ = const(100000)  # the ATECC608 wake pulse needs SDA low >= 60 µs
 ATECC608_ADDR = const(0x60)
 
 IGNITION_SENSE = const(34)
