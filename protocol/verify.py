@@ -25,8 +25,15 @@ from protocol.verify_errors import (
 MAX_SPEED_MM_PER_S = 90000
 # Slack when comparing the claimed distance with the opened trace's polyline length: the
 # sampled polyline is a lower bound of the driven path, minus per-point GNSS noise.
-DIST_SLACK_PER_POINT_MM = 10000
-DIST_SLACK_PERMILLE = 10
+# The distance check compares dist_m (the unit measures it from Doppler speed) with a robust
+# lower bound from the trace: the polyline through trace points at least DIST_CHORD_MM apart.
+# Multipath can displace single fixes by tens of metres; on long chords that adds little
+# length, where on 1 s steps it would add a lot and accuse honest units (simulator finding).
+DIST_CHORD_MM = 200000
+DIST_SLACK_PER_POINT_MM = 30000  # per kept chord end: GNSS error at both ends of a chord
+DIST_SLACK_PERMILLE = 20
+# A single fix may be this far off (multipath) without making its trace implausible.
+GNSS_OUTLIER_MM = 60000
 
 ZERO_HASH = bytes(32)
 
@@ -133,7 +140,9 @@ def _check_trace(record, policy, gap_event):
     trace = record.trace
     if not trace:
         raise ImplausibleTrace("an opened segment has at least one trace point")
-    length_mm = 0
+    length_mm = 0  # over chords of >= DIST_CHORD_MM between kept points
+    kept = None
+    n_kept = 1
     prev = None
     for dt, lat, lon in trace:
         t = record.t_start + dt
@@ -143,12 +152,23 @@ def _check_trace(record, policy, gap_event):
         if prev is not None:
             step = geo.distance_mm(prev[1], prev[2], lat, lon)
             dts = dt - prev[0]
-            if not gap_event and step > MAX_SPEED_MM_PER_S * (dts if dts > 0 else 1):
+            limit = MAX_SPEED_MM_PER_S * (dts if dts > 0 else 1) + 2 * GNSS_OUTLIER_MM
+            if not gap_event and step > limit:
                 raise ImplausibleTrace("speed between trace points exceeds the limit")
-            length_mm += step
         prev = (dt, lat, lon)
+        if kept is None:
+            kept = (lat, lon)
+            continue
+        chord = geo.distance_mm(kept[0], kept[1], lat, lon)
+        if chord >= DIST_CHORD_MM:
+            length_mm += chord
+            kept = (lat, lon)
+            n_kept += 1
+    if kept is not None and prev is not None and (prev[1], prev[2]) != kept:
+        length_mm += geo.distance_mm(kept[0], kept[1], prev[1], prev[2])
+        n_kept += 1
     if not gap_event:
-        slack_mm = DIST_SLACK_PER_POINT_MM * len(trace) + length_mm * DIST_SLACK_PERMILLE // 1000
+        slack_mm = DIST_SLACK_PER_POINT_MM * n_kept + length_mm * DIST_SLACK_PERMILLE // 1000
         if record.dist_m * 1000 + slack_mm < length_mm:
             raise DistanceMismatch(
                 "claims %d m, its own trace covers %d m" % (record.dist_m, length_mm // 1000)

@@ -1,4 +1,5 @@
-"""The committed vectors are exactly what the generators produce today, and the demo runs."""
+"""The committed vectors are exactly what the generators produce today, and the demo's protocol
+round trip (its first section) runs. The end-to-end section is tests/simulator/test_demo.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,6 @@ def test_pinned_vectors_regenerate_byte_for_byte() -> None:
 
 
 def test_protocol_demo_round_trip_succeeds(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert demo.main() == 0
+    assert demo.protocol_round_trip() == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "[micropython] opening of segment" in out
