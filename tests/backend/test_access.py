@@ -142,6 +142,7 @@ ENDPOINTS = [
     ),
     E("GET", "/api/v1/obus/OBU-alice", "operator alice", owner="alice"),
     E("GET", "/api/v1/obus/OBU-alice/certificate", "operator alice", owner="alice"),
+    E("GET", "/api/v1/obus/OBU-alice/provisioning", "operator"),
     E("POST", "/api/v1/obus/OBU-revoke-me/revoke", "operator", lambda i: {"reason": "lost"}),
     E(
         "POST",

@@ -116,6 +116,18 @@ def get_certificate(obu_id: ObuIdPath, actor: OperatorOrDriver, session: Session
     return Response(_visible(session, actor, obu_id).certificate, media_type=COSE_MEDIA_TYPE)
 
 
+@router.get(
+    "/{obu_id}/provisioning",
+    summary="The OBU's provisioning answer again: certificate, chain start, authority key "
+    "(operator; resumes an interrupted provisioning)",
+    responses=error_responses(401, 403, 404),
+)
+def get_provisioning(
+    obu_id: ObuIdPath, actor: Operator, session: SessionDep, state: StateDep
+) -> ObuProvisioned:
+    return provisioned(session, state, registry.get_obu(session, obu_id))
+
+
 @router.post(
     "/{obu_id}/revoke",
     summary="Revoke an OBU: its key is refused from now on (operator)",
