@@ -122,8 +122,9 @@ class SimObu:
     """One OBU under the simulator's control (module docstring).
 
     ``app_class`` lets the simulator run a modified firmware (simulator.cheats) in-process;
-    ``app_kwargs`` are passed to it. ``records`` collects every SegmentRecord the segmenter
-    emits as ``[index, t_start, t_end, zone, band, dist_m, rate, price, flags, action]`` where
+    ``app_kwargs`` are passed to it. ``records`` holds the SegmentRecords the segmenter
+    emitted since the last feed (which hands them over and clears them) as ``[index, t_start,
+    t_end, zone, band, dist_m, rate, price, flags, action]`` where
     ``action`` is the App's ``last_action`` after committing it (None for the real firmware).
     """
 
@@ -213,8 +214,12 @@ class SimObu:
     def _fed(self, mark, end):
         if end:
             self.app.end_of_input()
+        # Hand the records over and forget them: a long run (months of trips) must not grow
+        # the driver's heap, which under MicroPython is the unit's heap (-X heapsize).
+        fresh = self.records[mark:]
+        del self.records[:]
         return {
-            "records": self.records[mark:],
+            "records": fresh,
             "gnss_time": self.app.gnss_time,
             "rng": self.rng.counter,
         }
@@ -223,7 +228,10 @@ class SimObu:
         """App.sync(): seal, upload, answer. Returns its summary with the requests made."""
         mark = len(self.requests.entries) if self.requests is not None else 0
         s = self.app.sync()
-        reqs = self.requests.entries[mark:] if self.requests is not None else []
+        reqs = []
+        if self.requests is not None:
+            reqs = self.requests.entries[mark:]
+            del self.requests.entries[:]  # handed over (see _fed)
         return {
             "sealed": s["sealed"],
             "uploaded": s["uploaded"],
