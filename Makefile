@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/heap_bench.py
 	$(PY) bench/backend_bench.py
 	$(PY) bench/merkle_bench.py
+	$(PY) bench/device_bench.py --host
 
 # Regenerate the pinned vectors and the precomputed tables (normally never needed: both are
 # committed and the test suite checks them against a fresh derivation).
@@ -52,7 +53,19 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # The deployable ESP32 bundle (.mpy modules, entry points, config template, pin map,
-# MANIFEST.sha256) in out/device-bundle/; hardware/README.md has the install steps.
+# MANIFEST.sha256) in out/device-bundle/; hardware/FLASHING.md has the install steps.
 .PHONY: device-bundle
 device-bundle: setup
 	$(PY) -m tools.device_bundle
+
+# The hardware figures: hardware/wiring.svg from hardware/pinmap.json, and
+# hardware/power_budget.svg plus the power table of hardware/BOM.md from
+# hardware/power_budget.json. Both are committed; tests/host checks they are current.
+.PHONY: wiring power-budget hardware
+wiring: setup
+	$(PY) -m tools.wiring_diagram
+
+power-budget: setup
+	$(PY) -m tools.power_budget
+
+hardware: wiring power-budget

@@ -179,6 +179,20 @@ class OpenedRecordPurged(Gone):
     code = "opened_record_purged"
 
 
+class InvalidLimit(ApiError):
+    """A page size that is not a decimal integer in the endpoint's range (SPEC §4.9)."""
+
+    status_code = 400
+    code = "invalid_limit"
+
+
+class InvalidCursor(ApiError):
+    """A page cursor this backend did not hand out: wrong format (SPEC §4.9)."""
+
+    status_code = 400
+    code = "invalid_cursor"
+
+
 class InvalidProofRequest(ApiError):
     """A log proof or entry range the log cannot answer (index or size beyond it)."""
 

@@ -3,10 +3,13 @@
     UART bytes ─► gnss.NmeaParser ─► odometry.Odometer ─► segments.Segmenter ─► accounting
       (commit + encrypted ledger) ─► at period end statement.seal_period ─► uplink.Outbox
       (receipt) ; uplink polls challenges ─► challenges.ChallengeResponder (one opening each)
+      ; uplink polls disputes ─► disputes.DisputeHandler (the driver confirms on the unit, then
+      every opening of the period, in batches)
 
 Everything with a side effect is injected (STYLE: micropython-lib drivers): the filesystem
 root, the signer (software or ATECC608), the RNG, the socket connector and the status
-outputs. ``firmware/board/esp32.py`` and ``firmware/board/host.py`` build them; ``main.py``
+outputs, and the driver's confirmation input for disputes (firmware/board/confirm.py).
+``firmware/board/esp32.py`` and ``firmware/board/host.py`` build them; ``main.py``
 (device) and ``firmware/host_main.py`` (unix port) run :meth:`App.run`.
 
 Time is GNSS time only (the last accepted fix), never the RTC: until the receiver has given a
@@ -33,6 +36,8 @@ import sys
 _NETWORK_MODULES = (
     "firmware.statement",
     "firmware.challenges",
+    "firmware.disputes",
+    "firmware.opening",
     "firmware.uplink.outbox",
     "firmware.uplink.http",
     "firmware.uplink.sealed",
@@ -84,12 +89,18 @@ class App:
         segment_config=None,
         odometer_config=None,
         unload=None,
+        confirm=None,
+        watchdog=None,
     ):
         self.cfg = cfg
         self.root = root
         self.signer = signer
         self.rng = rng if rng is not None else os.urandom
         self.connect = connect
+        self.confirm = confirm  # the driver's answer to disputes (board); None: never asked
+        # The board's hardware watchdog (an object with feed()), fed by the main loop and
+        # between the steps of a sync: a hung unit resets and its ledger repair runs at boot.
+        self.watchdog = watchdog
         # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its
         # modules whatever ``unload`` says (other code in the process holds the same modules).
         self.unload = unload is not False and sys.implementation.name == "micropython"
@@ -99,6 +110,8 @@ class App:
         from firmware.status import Status
 
         self.status = Status(status_outputs)
+        # Outputs that animate (LED blink patterns) get a millisecond tick from the run loop.
+        self._tickers = [o for o in status_outputs if hasattr(o, "tick")]
         # Policies first: verifying them loads the P-256, COSE and policy-decoding code, which
         # leaves the heap again before the driving modules come in.
         from firmware.policy import PolicyStore
@@ -239,10 +252,13 @@ class App:
     def sync(self):
         """Seal what is due, upload statements, answer challenges. Returns a summary dict."""
         summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
+        summary["opened"] = 0  # dispute openings accepted (firmware.disputes)
+        summary["disputes"] = []  # (dispute id hex, state, next index, segment count)
         try:
             if self.unload:
                 unload_modules(_COMMIT_MODULES)
             summary["sealed"] = len(self.seal_due())
+            self.feed_watchdog()
             if self.unload:  # the sealing code (and a last segment's commit) out: uplink next
                 unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
             if self.connect is not None or self.cfg.network_kind != "none":
@@ -256,10 +272,18 @@ class App:
     def _network(self, summary):
         client = self.client()
         self._fetch_policy(client, summary)
+        self.feed_watchdog()
         self.upload(summary, client)
         if self.unload:  # the outbox's code out before the challenge responder's comes in
             unload_modules(("firmware.uplink.outbox",))
+        self.feed_watchdog()
         self.answer_challenges(summary, client)
+        self.feed_watchdog()
+        self.handle_disputes(summary, client)
+
+    def feed_watchdog(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
 
     def upload(self, summary, client=None):
         """Submit the sealed statements that have no receipt yet (firmware.uplink.outbox)."""
@@ -280,7 +304,8 @@ class App:
             summary["errors"].append(outbox.last_error)
 
     def answer_challenges(self, summary, client=None):
-        """Poll for challenges and answer them (firmware.challenges)."""
+        """Poll for challenges page by page and answer them (firmware.challenges); counts
+        only, no list of results (a sync may handle hundreds)."""
         from firmware.challenges import ChallengeResponder
         from firmware.uplink.sealed import StatementFiles
 
@@ -296,9 +321,43 @@ class App:
             files=StatementFiles(self.root, chain=self.state),
             status=self.status,
         )
-        summary["answered"] = len(responder.run())
+        responder.run(collect=False)
+        summary["answered"] = responder.handled
         if responder.last_error is not None:
             summary["errors"].append(responder.last_error)
+
+    def handle_disputes(self, summary, client=None):
+        """Poll for dispute requests, take the driver's answers, upload confirmed periods
+        (firmware.disputes). The challenge responder's code goes first: openings are built
+        with firmware.opening alone."""
+        if self.unload:
+            unload_modules(("firmware.challenges",))
+        from firmware.disputes import DisputeHandler
+        from firmware.uplink.sealed import StatementFiles
+
+        cfg = self.cfg
+        handler = DisputeHandler(
+            self.root,
+            client if client is not None else self.client(),
+            self.signer,
+            cfg.obu_id,
+            cfg.authority_public_key,
+            self.clock,
+            store=self.store,
+            rng=self.rng,
+            files=StatementFiles(self.root, chain=self.state),
+            confirm=self.confirm,
+            policy=getattr(cfg, "dispute_confirm", "ask"),
+            status=self.status,
+            batch_bytes=getattr(cfg, "dispute_batch_bytes", 16384),
+            batches_per_sync=getattr(cfg, "dispute_batches_per_sync", 4),
+            feed=self.feed_watchdog,
+        )
+        known = handler.run()
+        summary["opened"] = summary.get("opened", 0) + handler.opened
+        summary["disputes"] = [(d.id_hex, d.state, d.next_index, d.segment_count) for d in known]
+        if handler.last_error is not None:
+            summary["errors"].append(handler.last_error)
 
     def _fetch_policy(self, client, summary):
         """Fetch the authority's current signed policy when the unit holds no valid one, or
@@ -337,6 +396,11 @@ class App:
         last_sync = None
         idle = 0
         while True:
+            self.feed_watchdog()
+            if self._tickers:
+                ms = _ticks_ms()
+                for out in self._tickers:
+                    out.tick(ms)
             data = uart.read()
             if data:
                 idle = 0
@@ -351,6 +415,7 @@ class App:
             if t is not None and (last_sync is None or t - last_sync >= sync_every_s):
                 last_sync = t
                 self.sync()
+                self.feed_watchdog()
                 gc.collect()
         self.end_of_input()
         return self.sync()
@@ -369,6 +434,14 @@ def unload_modules(names):
                 except (AttributeError, TypeError):
                     pass
     gc.collect()
+
+
+def _ticks_ms():
+    import time
+
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
 
 
 def _sleep_ms(ms):

@@ -1,4 +1,5 @@
-"""Challenges: poll with a signed request, find the one segment, answer with a signed Opening.
+"""Challenges: fetch them page by page with signed requests, find the one segment, answer with
+a signed Opening.
 
 SPEC §4.5–4.6 and §5.4. A Challenge names one of our statements and either an instant (kind 0,
 a camera saw the car) or a segment index (kind 1, a random audit). The answer opens exactly
@@ -18,6 +19,12 @@ lost answer is retried with the very same bytes and a challenge can never get tw
 openings. Handled challenge ids (answered, expired, refused, unavailable) are remembered in
 ``challenges/answered.bin`` (17 bytes each, newest 256 kept), so a re-poll does not answer
 twice. Without a challenge nothing of the trace leaves the unit (DESIGN §2.1).
+
+The backend hands the open challenges out in pages, nearest deadline first (SPEC §4.9): a unit
+with hundreds of them must not meet a list larger than its response-body limit, or they would
+all expire unanswered. A run answers each page before it asks for the next one (with the
+cursor the backend sent), so only one page is ever held, and it stops after ``max_pages``
+pages: the rest waits for the next sync, nearest deadlines first.
 """
 
 import os
@@ -25,6 +32,7 @@ import os
 from firmware.ledger import LedgerError, atomic
 from firmware.uplink import (
     MEDIA_COSE,
+    NEXT_CURSOR_HEADER,
     PATH_CHALLENGES,
     PATH_OPENINGS,
     BadResponse,
@@ -54,6 +62,19 @@ _CODES = (ANSWERED, EXPIRED, REFUSED, UNAVAILABLE, REJECTED)
 _ID_LEN = CHALLENGE_ID_LEN
 _ENTRY = _ID_LEN + 1
 MAX_REMEMBERED = 256
+
+# Challenges per page: 8 envelopes are at most ~2 KB. The backend sends up to 32 (~8 KB, within
+# the 16 KB body limit), but a body is one block of RAM, and after some answers a fragmented
+# heap lacks a free 4-8 KB block first: on the unix port (.mpy modules, 70 challenges) pages of
+# 4-16 run in the 160K that answering one challenge needs, pages of 32 need 170K. One more GET
+# per 8 answers costs little next to their 8 signed openings. Pages per run: 32 × 8 = 256
+# challenges a sync, as many as answered.bin remembers, so a run forgets nothing it handled.
+PAGE_SIZE = 8
+MAX_PAGES = 32
+# A Challenge envelope is at most ~250 bytes (64-character obu_id, largest field values).
+MAX_ENVELOPE_BYTES = 256
+MAX_CURSOR_LEN = 64
+_CURSOR_CHARS = "-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class ChallengeInvalid(ValueError):
@@ -138,6 +159,63 @@ def opening_payload(
     return b"".join(parts)
 
 
+def cursor_ok(cursor):
+    """Whether a next-page cursor can go into our request line as it is: 1..64 characters
+    unreserved in a URI (RFC 3986), so no escaping and no header or line injection."""
+    if not 0 < len(cursor) <= MAX_CURSOR_LEN:
+        return False
+    for c in cursor:
+        if c not in _CURSOR_CHARS:
+            return False
+    return True
+
+
+class _PageBuffer:
+    """The response sink for one challenge page: the body in a bytearray that grows as it
+    arrives, as far as ``limit`` (BadResponse beyond), and the envelopes found in it. Kept
+    as received: no copy of the whole page, no decoded list."""
+
+    def __init__(self, limit):
+        self.buf = bytearray()
+        self.limit = limit
+
+    def write(self, data):
+        if len(self.buf) + len(data) > self.limit:
+            raise BadResponse("challenge page over %d bytes" % self.limit)
+        self.buf.extend(data)
+
+    def value(self):
+        return bytes(self.buf)
+
+    def items(self):
+        """An iterator over the byte strings of the CBOR array in the buffer, each copied out
+        when reached. The whole array is checked first: BadResponse unless it is exactly one
+        definite-length array of byte strings."""
+        body = memoryview(self.buf)
+        try:
+            major, count, i = cbor_head(body, 0)
+            if major != 4:
+                raise SealedInvalid("not an array")
+            start = i
+            for _ in range(count):
+                major, k, i = cbor_head(body, i)
+                if major != 2:
+                    raise SealedInvalid("an item is not a byte string")
+                i += k
+            if i != len(body):
+                raise SealedInvalid("not one array")
+        except (IndexError, SealedInvalid) as e:
+            raise BadResponse("challenge page is not a CBOR array of envelopes: %s" % e) from None
+        return self._envelopes(start, count)
+
+    def _envelopes(self, i, count):
+        body = memoryview(self.buf)
+        for _ in range(count):
+            _, k, i = cbor_head(body, i)
+            yield bytes(body[i : i + k])
+            i += k
+
+
 class _Remembered:
     """Handled challenge ids with their outcome, in one small file replaced atomically."""
 
@@ -166,7 +244,8 @@ class ChallengeResponder:
     ``client`` an HttpClient; ``signer`` the OBU's p256.Signer (signs requests and openings);
     ``authority`` the authority's public key(s) or a resolve_key callable; ``clock.now()``
     GNSS Unix time or None; ``store`` the firmware.ledger.Store holding the periods;
-    ``files`` a StatementFiles; ``open_period(period_id)`` may replace the ledger lookup.
+    ``files`` a StatementFiles; ``open_period(period_id)`` may replace the ledger lookup;
+    ``page_size`` challenges asked for per request, ``max_pages`` requests per run.
     """
 
     def __init__(
@@ -182,6 +261,8 @@ class ChallengeResponder:
         files=None,
         status=None,
         open_period=None,
+        page_size=PAGE_SIZE,
+        max_pages=MAX_PAGES,
     ):
         self.client = client
         self.signer = signer
@@ -197,38 +278,91 @@ class ChallengeResponder:
         self._pending = self._dir + "/pending"
         atomic.ensure_dir(self._pending)
         self._done = _Remembered(self._dir + "/answered.bin")
+        self.page_size = page_size
+        self.max_pages = max_pages
         self.last_error = None
+        self.handled = 0  # challenges handled by the last run (and resent openings)
+        self.answered = 0  # of which answered
+        self._last = None  # the last outcome of this run
+        self._collect = True
 
     # --- the loop ---------------------------------------------------------------------------
-    def run(self):
-        """Resend unanswered openings, poll, handle every challenge. Returns a list of
-        (challenge_id, outcome); ``last_error`` holds the UplinkError that cut the run short."""
+    def run(self, collect=True):
+        """Resend unanswered openings, then fetch the open challenges page by page, handling
+        each page before asking for the next, at most ``max_pages`` pages. Returns the list of
+        (challenge_id, outcome); ``collect=False`` keeps no list (it grows with every handled
+        challenge, up to ``max_pages × page_size``) and returns []: the counts are in
+        ``handled`` and ``answered`` either way. ``last_error`` holds the UplinkError that
+        cut the run short. A deferral (no GNSS time, an opening the network did not take) ends
+        the run: the rest would only wait for the same timeout; it comes again next time."""
         self.last_error = None
+        self.handled = 0
+        self.answered = 0
+        self._last = None
+        self._collect = collect
         out = []
         try:
-            out += self.resend_pending()
-            if out and out[-1][1] == DEFERRED:
+            for res in self.resend_pending():
+                self._count(res)
+                if collect:
+                    out.append(res)
+            if self._last == DEFERRED:
                 return out  # the backend is unreachable: poll next time
-            for env in self.poll():
-                out.append(self.handle(env))
+            cursor = None
+            for _ in range(self.max_pages):
+                cursor = self._answer_page(cursor, out)
+                if cursor is None:
+                    break
         except UplinkError as e:
             self.last_error = e
         return out
 
-    def poll(self):
-        """The Challenge envelopes the backend holds for us (a list of bytes)."""
-        path = self.client.base_path + PATH_CHALLENGES
+    def _count(self, res):
+        self.handled += 1
+        if res[1] == ANSWERED:
+            self.answered += 1
+        self._last = res[1]
+
+    def _answer_page(self, cursor, out):
+        """Fetch one page and handle it (results counted, and collected in ``out``); the next
+        page's cursor, or None to stop."""
+        page, next_cursor = self.fetch_page(cursor)
+        count = 0
+        for env in page:
+            count += 1
+            res = self.handle(env)
+            self._count(res)
+            if self._collect:
+                out.append(res)
+            if res[1] == DEFERRED:
+                return None
+        if not count or next_cursor == cursor:
+            return None  # no progress: a confused backend must not keep us asking
+        return next_cursor
+
+    def fetch_page(self, cursor=None):
+        """One page of the Challenge envelopes the backend holds for us: (an iterator over
+        them as bytes, the next page's cursor or None when this is the last page).
+
+        The body stays as it arrived, and the iterator copies out one envelope at a time: a
+        run holds one page and one envelope, never a list; the previous page is let go before
+        the next one is asked for."""
+        target = "%s?limit=%d" % (PATH_CHALLENGES, self.page_size)
+        if cursor is not None:
+            target += "&cursor=" + cursor
+        path = self.client.base_path + target
         hdrs = signed_headers(self.signer, "GET", path, b"", self.clock.now(), self.rng)
-        resp = self.client.request("GET", PATH_CHALLENGES, headers=hdrs).raise_for_status()
-        if resp.status == 204 or not resp.body:
-            return []
-        try:
-            items = cbor.decode(resp.body)
-        except ProtocolError:
-            items = None
-        if not isinstance(items, list):
-            raise BadResponse("challenge list is not a CBOR array")
-        return [e for e in items if isinstance(e, bytes)]
+        buf = _PageBuffer(self.page_size * MAX_ENVELOPE_BYTES + 16)
+        resp = self.client.request("GET", target, headers=hdrs, sink=buf)
+        if not resp.ok:
+            resp.body = buf.value()  # the JSON error, for its code
+            raise resp.error()
+        next_cursor = resp.header(NEXT_CURSOR_HEADER.lower())
+        if next_cursor is not None and not cursor_ok(next_cursor):
+            raise BadResponse("%s is not a cursor we can send back" % NEXT_CURSOR_HEADER)
+        if resp.status == 204 or not buf.buf:
+            return (), None
+        return buf.items(), next_cursor
 
     def handle(self, envelope):
         """Verify one Challenge envelope and answer it; return (challenge_id, outcome)."""

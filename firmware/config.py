@@ -11,14 +11,19 @@ Example (``firmware/config.example.json``)::
       "retention_days": 90,
       "chain": {"next_seq": 0, "prev_hash": "00…"},
       "network": {"kind": "wifi", "ssid": "car-hotspot", "password": "…"},
-      "gnss": {"uart": 1, "baud": 9600, "min_unix": 1704067200}
+      "gnss": {"uart": 1, "baud": 9600, "min_unix": 1704067200},
+      "disputes": {"confirm": "ask", "batch_bytes": 16384, "batches_per_sync": 4}
     }
 
 ``period`` is ``"month"`` (calendar month, UTC: the default) or a whole number of seconds
 (≥ 3600; periods then start at multiples of it since the Unix epoch — for tests and pilots).
 ``chain`` is optional: a replacement OBU continues its vehicle's statement chain from the head
 the backend returned at provisioning. ``network.kind`` is ``"wifi"``, ``"modem"`` (with
-``apn`` and ``uart``) or ``"none"`` (host runs: the transport is injected).
+``apn`` and ``uart``) or ``"none"`` (host runs: the transport is injected). ``disputes``
+(optional, SPEC §8.1, firmware/disputes.py): ``confirm`` is ``"ask"`` (the default: the driver
+confirms on the unit before a disputed period is opened), ``"never"`` (never open one) or
+``"auto"`` (open on the authority's signed request alone); ``batch_bytes`` bounds one upload's
+body and ``batches_per_sync`` the uploads per sync.
 
 Every problem raises ConfigError naming the field, e.g.
 ``config.backend_url: must start with http:// or https://``.
@@ -104,7 +109,7 @@ class Config:
             raise ConfigError("config: the file must hold a JSON object")
         known = (
             "obu_id", "vehicle_class", "backend_url", "authority_public_key", "period",
-            "retention_days", "chain", "network", "gnss", "status",
+            "retention_days", "chain", "network", "gnss", "status", "disputes",
         )  # fmt: skip
         for k in d:
             if k not in known:
@@ -142,6 +147,12 @@ class Config:
         self.gnss_baud = _int(gnss, "gnss.baud", 4800, 921600, 9600)
         self.gnss_min_unix = _int(gnss, "gnss.min_unix", 0, 0xFFFFFFFFFF, 1704067200)
         self.status = _section(d, "status")
+        disputes = _section(d, "disputes")
+        self.dispute_confirm = disputes.get("confirm", "ask")
+        if self.dispute_confirm not in ("ask", "auto", "never"):
+            _fail("disputes.confirm", 'must be "ask", "auto" or "never"')
+        self.dispute_batch_bytes = _int(disputes, "disputes.batch_bytes", 1024, 1 << 20, 16384)
+        self.dispute_batches_per_sync = _int(disputes, "disputes.batches_per_sync", 1, 1000, 4)
 
     def period_of(self, t):
         """Start of the statement period containing Unix time t."""

@@ -1,7 +1,8 @@
 """Run the OBU application on a host under the MicroPython unix port (or CPython).
 
     micropython -m firmware.host_main --config obu.json --root /tmp/obu \
-        --nmea drive.nmea [--chunk 256] [--sync-every 300] [--quiet] [--net] [--no-unload]
+        --nmea drive.nmea [--chunk 256] [--sync-every 300] [--quiet] [--net] [--no-unload] \
+        [--confirm-disputes]
 
 Reads NMEA from a file or pipe (``--nmea -`` for stdin) as if it came from the receiver's
 UART, and talks HTTP to the ``backend_url`` of the config (statements, receipts, tariff policy,
@@ -10,13 +11,22 @@ syncs once more, then prints a one-line summary: ``summary segments=… sealed=�
 The OBU key is kept in ``<root>/obu.key`` (development signer). ``--net`` talks to the
 backend even when the config's network kind is "none" (on a host the sockets need no
 bring-up); ``--no-unload`` keeps network modules loaded between syncs.
+
+Disputes (SPEC §8.1, firmware/disputes.py): the host board's confirmation input is the file
+``<root>/confirm``. When the backend asks to open a disputed period, the unit prints
+``[dispute] <id> waits for confirmation …`` and the status line says "dispute waiting for
+confirmation"; the driver writes ``yes <id>`` (or ``no <id>``; the first 8 hex digits of the id
+suffice) to that file, and the next sync opens the period (or records the refusal).
+``--confirm-disputes`` answers yes to every verified dispute request, as a driver who agreed
+in advance (scripted runs). Every known dispute is listed after the summary:
+``dispute <id> <state> <opened>/<segments>``.
 """
 
 import sys
 
 from firmware import config
 from firmware.app import App
-from firmware.board.host import FileUart, PrintStatus, software_signer
+from firmware.board.host import ConfirmAll, FileConfirm, FileUart, PrintStatus, software_signer
 
 
 def _args(argv):
@@ -25,7 +35,7 @@ def _args(argv):
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("--quiet", "--no-unload", "--net"):
+        if a in ("--quiet", "--no-unload", "--net", "--confirm-disputes"):
             flags.add(a)
             i += 1
         elif a.startswith("--") and i + 1 < len(argv):
@@ -59,6 +69,10 @@ def main(argv):
     outputs = () if "--quiet" in flags else (PrintStatus(),)
     # --net: talk to backend_url even with network kind "none" (host runs)
     connect = _connect if "--net" in flags else None
+    if "--confirm-disputes" in flags:
+        confirm = ConfirmAll()
+    else:
+        confirm = FileConfirm(root + "/confirm")
     app = App(
         cfg,
         root,
@@ -66,23 +80,27 @@ def main(argv):
         connect=connect,
         status_outputs=outputs,
         unload="--no-unload" not in flags,
+        confirm=confirm,
     )
     path = opts["--nmea"]
     uart = FileUart("/dev/stdin" if path == "-" else path, int(opts["--chunk"]))
     summary = app.run(uart, sync_every_s=int(opts["--sync-every"]), max_idle_reads=1)
     print(
-        "summary segments=%d gaps=%d sealed=%d uploaded=%d answered=%d errors=%d"
+        "summary segments=%d gaps=%d sealed=%d uploaded=%d answered=%d opened=%d errors=%d"
         % (
             app.segmenter.segments,
             app.segmenter.gap_events,
             len(app.sealed),
             summary["uploaded"],
             summary["answered"],
+            summary.get("opened", 0),
             len(summary["errors"]),
         )
     )
     for e in summary["errors"]:
         print("error", repr(e))
+    for id_hex, state, opened, count in summary.get("disputes", ()):
+        print("dispute %s %s %d/%d" % (id_hex, state, opened, count))
     return 0
 
 

@@ -19,13 +19,17 @@ def main():
         print("quietmile: " + str(e))
         esp32.Led(esp32.pins.LED_RED).on()
         return
+    wdt = esp32.watchdog()  # from here on a hung unit resets (fed by the App)
     root = esp32.ensure_root()
     esp32.connect_network(cfg)
+    wdt.feed()
     app = App(
         cfg,
         root,
         esp32.make_signer(root),
         status_outputs=esp32.status_outputs(),
+        confirm=esp32.confirm_input(),
+        watchdog=wdt,
     )
     try:
         app.run(esp32.Esp32Uart(cfg.gnss_baud), sync_every_s=300, sleep_ms=50)

@@ -2,16 +2,18 @@
 
 Drivers of deployed road-charging units complain that they cannot tell whether the box works.
 ``Status`` is the model: GNSS fix, charging active, the last upload and its result, statements
-waiting for a receipt, and faults. The firmware's parts set it; it tells its outputs whenever
-something changed. Outputs are injected: ``LedStatus`` drives pin-like objects (anything with
-``value(v)``, e.g. machine.Pin), ``TextStatus`` writes one line per change to a stream. Nothing
-here imports ``machine``; firmware/board/ builds the pins.
+waiting for a receipt, disputes waiting for the driver's confirmation, and faults. The
+firmware's parts set it; it tells its outputs whenever something changed. Outputs are
+injected: ``LedStatus`` drives pin-like objects (anything with ``value(v)``, e.g.
+machine.Pin), ``TextStatus`` writes one line per change to a stream. Nothing here imports
+``machine``; firmware/board/ builds the pins.
 
 Precedence, most urgent first (``Status.state()``):
 
 | state | meaning | LEDs (green / red / amber) |
 |---|---|---|
 | fault | a fault bit is set: see ``faults`` | off / steady / off |
+| dispute-waiting | a dispute waits for the driver's yes or no | off / off / blink 1 Hz |
 | upload-overdue | a statement waited for its receipt over ``overdue_s`` | off / off / steady |
 | no-fix | no usable GNSS fix: distance is not being measured | blink 1 Hz / off / off |
 | charging | fix ok and a segment is being charged | steady / off / off |
@@ -40,6 +42,7 @@ FAULT_NAMES = (
 )
 
 STATE_FAULT = "fault"
+STATE_DISPUTE_WAITING = "dispute-waiting"
 STATE_UPLOAD_OVERDUE = "upload-overdue"
 STATE_NO_FIX = "no-fix"
 STATE_CHARGING = "charging"
@@ -79,6 +82,7 @@ class Status:
         self.last_upload_code = None  # "ok" or the error code of the last attempt
         self.pending = 0
         self.pending_since = None  # when the oldest waiting statement became due
+        self.disputes_waiting = 0  # disputes waiting for the driver's confirmation
 
     # --- setters ----------------------------------------------------------------------------
     def set_fix(self, ok):
@@ -115,6 +119,11 @@ class Status:
             self.pending_since = since
             self._notify()
 
+    def set_disputes_waiting(self, count):
+        """``count`` verified disputes wait for the driver to confirm or decline them
+        (firmware/disputes.py)."""
+        self._set("disputes_waiting", count)
+
     def _set(self, name, value):
         if getattr(self, name) != value:
             setattr(self, name, value)
@@ -137,6 +146,8 @@ class Status:
         """The one state the LEDs show (module docstring: precedence)."""
         if self.faults:
             return STATE_FAULT
+        if self.disputes_waiting:
+            return STATE_DISPUTE_WAITING
         if self.overdue():
             return STATE_UPLOAD_OVERDUE
         if not self.fix:
@@ -154,6 +165,7 @@ HEARTBEAT = (100, 3000)
 # state -> (green, red, amber)
 LED_PATTERNS = {
     STATE_FAULT: (OFF, STEADY, OFF),
+    STATE_DISPUTE_WAITING: (OFF, OFF, BLINK),
     STATE_UPLOAD_OVERDUE: (OFF, OFF, STEADY),
     STATE_NO_FIX: (BLINK, OFF, OFF),
     STATE_CHARGING: (STEADY, OFF, OFF),
@@ -205,7 +217,7 @@ def render(status):
     if status.last_upload_code is not None:
         upload = "%s %s" % (_when(status.last_upload_at), status.last_upload_code)
     names = fault_names(status.faults)
-    return "%s fix=%s charging=%s upload=%s pending=%d faults=%s" % (
+    line = "%s fix=%s charging=%s upload=%s pending=%d faults=%s" % (
         status.state(),
         "yes" if status.fix else "no",
         "yes" if status.charging else "no",
@@ -213,6 +225,12 @@ def render(status):
         status.pending,
         ",".join(names) if names else "-",
     )
+    n = status.disputes_waiting
+    if n == 1:
+        line += " | dispute waiting for confirmation"
+    elif n > 1:
+        line += " | %d disputes waiting for confirmation" % n
+    return line
 
 
 class TextStatus:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,8 @@ from backend.db.models import Obu, OpenedSegment, Sighting, Statement, TariffPol
 from backend.errors import (
     ChallengeClosed,
     ChallengeExpired,
+    InvalidCursor,
+    InvalidLimit,
     KeyRevoked,
     NotExplainable,
     NotFound,
@@ -197,18 +200,88 @@ def issue_challenge(
     return row
 
 
-def open_challenge_envelopes(session: Session, obu_ref: int, now: int) -> list[bytes]:
-    """The signed challenges the OBU still has to answer (open and within the deadline)."""
-    rows = session.scalars(
-        select(ChallengeRow.envelope)
-        .where(
-            ChallengeRow.obu_ref == obu_ref,
-            ChallengeRow.outcome == "open",
-            ChallengeRow.deadline >= now,
-        )
-        .order_by(ChallengeRow.id)
+# --- handing challenges to the OBU (SPEC §4.9) -----------------------------------------------
+
+# A page is at most 32 envelopes: ≤ 8 KB even with a 64-character obu_id (≤ 250 bytes each),
+# half the OBU's 16 KB response-body limit (firmware/uplink/http.py), so the unit never meets
+# a list it cannot fetch however many challenges it has.
+PAGE_LIMIT_MAX = 32
+PAGE_LIMIT_DEFAULT = PAGE_LIMIT_MAX
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,12})\.([0-9a-f]{32})")
+
+
+@dataclass(frozen=True)
+class ChallengePage:
+    envelopes: list[bytes]
+    next_cursor: str | None  # None: this is the last page
+
+
+def page_limit(raw: list[str]) -> int:
+    """The ``limit`` query values as a page size: absent → the default; InvalidLimit unless
+    exactly one decimal integer in 1..PAGE_LIMIT_MAX."""
+    if not raw:
+        return PAGE_LIMIT_DEFAULT
+    if len(raw) > 1:
+        raise InvalidLimit("limit is given %d times" % len(raw))
+    v = raw[0]
+    if not (v.isdecimal() and v.isascii() and len(v) <= 3 and 1 <= int(v) <= PAGE_LIMIT_MAX):
+        raise InvalidLimit("limit must be an integer from 1 to %d" % PAGE_LIMIT_MAX)
+    return int(v)
+
+
+def encode_cursor(deadline: int, challenge_id: bytes) -> str:
+    """The opaque continuation after this challenge: its place in the page order."""
+    return "%d.%s" % (deadline, challenge_id.hex())
+
+
+def decode_cursor(raw: list[str]) -> tuple[int, bytes] | None:
+    """(deadline, challenge_id) from the ``cursor`` query values, None when absent;
+    InvalidCursor if it is not a cursor this backend hands out."""
+    if not raw:
+        return None
+    m = _CURSOR.fullmatch(raw[0]) if len(raw) == 1 else None
+    if m is None:
+        raise InvalidCursor("cursor is not one this endpoint handed out")
+    return int(m.group(1)), bytes.fromhex(m.group(2))
+
+
+def open_challenge_page(
+    session: Session,
+    obu_ref: int,
+    now: int,
+    *,
+    limit: int = PAGE_LIMIT_DEFAULT,
+    after: tuple[int, bytes] | None = None,
+) -> ChallengePage:
+    """One page of the signed challenges the OBU still has to answer (open and within the
+    deadline), the nearest deadline first (ties by challenge id), strictly after ``after``.
+
+    The order is a key of immutable columns, so a cursor stays valid while challenges are
+    answered, issued or expire between pages: none is repeated, and one issued meanwhile
+    comes on a later page (its deadline is later while the deadline period is fixed).
+    """
+    q = select(ChallengeRow.deadline, ChallengeRow.challenge_id, ChallengeRow.envelope).where(
+        ChallengeRow.obu_ref == obu_ref,
+        ChallengeRow.outcome == "open",
+        ChallengeRow.deadline >= now,
     )
-    return [bytes(e) for e in rows]
+    if after is not None:
+        deadline, cid = after
+        q = q.where(
+            or_(
+                ChallengeRow.deadline > deadline,
+                and_(ChallengeRow.deadline == deadline, ChallengeRow.challenge_id > cid),
+            )
+        )
+    rows = session.execute(
+        q.order_by(ChallengeRow.deadline, ChallengeRow.challenge_id).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ChallengePage(
+        [bytes(r.envelope) for r in rows],
+        encode_cursor(rows[-1].deadline, bytes(rows[-1].challenge_id)) if more else None,
+    )
 
 
 def expire_challenges(session: Session, now: int, actor: LogActor = tlog.SYSTEM) -> int:

@@ -30,10 +30,13 @@ class Esp32Uart:
 
 
 class Led:
-    """A status LED pin with the on()/off() the status patterns use."""
+    """A status LED pin: ``value(v)`` for firmware.status.LedStatus, on()/off() for boot."""
 
     def __init__(self, pin_no):
         self.pin = machine.Pin(pin_no, machine.Pin.OUT, value=0)
+
+    def value(self, v):
+        self.pin.value(v)
 
     def on(self):
         self.pin.value(1)
@@ -89,7 +92,25 @@ def connect_network(cfg, timeout_ms=20000):
     return wlan.isconnected()
 
 
+def watchdog(timeout_ms=120000):
+    """The ESP32's hardware watchdog, started now; it cannot be stopped. The App feeds it."""
+    return machine.WDT(timeout=timeout_ms)
+
+
 def status_outputs():
     from firmware.status import LedStatus
 
     return (LedStatus(Led(pins.LED_GREEN), Led(pins.LED_RED), Led(pins.LED_AMBER)),)
+
+
+def confirm_input():
+    """The driver's push button (``pins.BUTTON`` to ground, internal pull-up) as the dispute
+    confirmation input: hold 3 s to open the disputed period, press twice to decline
+    (firmware/board/confirm.py). Edges arrive by IRQ, so a press between syncs is kept."""
+    from firmware.board.confirm import ButtonConfirm
+
+    button = ButtonConfirm(active_low=True)
+    pin = machine.Pin(pins.BUTTON, machine.Pin.IN, machine.Pin.PULL_UP)
+    pin.irq(handler=button.irq, trigger=machine.Pin.IRQ_FALLING | machine.Pin.IRQ_RISING)
+    button.pin = pin  # keep the pin (and its IRQ) alive with the button
+    return button

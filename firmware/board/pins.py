@@ -30,3 +30,4 @@ LED_GREEN = const(13)
 LED_AMBER = const(14)
 LED_RED = const(27)
 BUZZER = const(33)
+BUTTON = const(19)  # the driver's push button to ground (internal pull-up): confirms disputes

@@ -13,16 +13,25 @@ it: the backend endpoints (one place, so the backend and the OBU agree) and the 
 # 201 (new) or 200 (same envelope again): body = the signed Receipt, application/cose.
 # 4xx: JSON {"error": <code>, "detail": ...}; nothing was stored.
 PATH_STATEMENTS = "/api/v1/statements"
-# GET with a signed request (empty body). 200: application/cbor, a CBOR array whose items are
-# Challenge COSE_Sign1 envelopes as byte strings, the open (unanswered, not expired) challenges
-# of the calling OBU; 204 or an empty array: none.
+# GET ?limit=<1..32>[&cursor=<c>] with a signed request over the path and query (empty body).
+# 200: application/cbor, a CBOR array whose items are Challenge COSE_Sign1 envelopes as byte
+# strings: one page of the open (unanswered, not expired) challenges of the calling OBU,
+# nearest deadline first; 204 or an empty array: none. A QM-Next-Cursor header carries the
+# cursor of the next page while more remain (SPEC §4.9).
 PATH_CHALLENGES = "/api/v1/obu/challenges"
+NEXT_CURSOR_HEADER = "QM-Next-Cursor"
 # POST an Opening COSE_Sign1 envelope (application/cose) with a signed request over it.
 # 2xx: stored (also when the identical envelope is posted again: the answer may be lost on the
 # way back). 4xx: JSON error as above; the OBU does not resend.
 PATH_OPENINGS = "/api/v1/obu/openings"
 # GET (public): the authority's current signed TariffPolicy, application/cose.
 PATH_POLICY = "/api/v1/policies/current"
+# GET with a signed request: application/cbor, a CBOR array of authority-signed dispute
+# requests (SPEC §8.1) still waiting for this OBU's openings; 404 from a backend without them.
+# POST <PATH_DISPUTES>/<dispute id hex>/openings: a CBOR array of Opening envelopes
+# (application/cbor) with a signed request; 200 with JSON counts; identical re-sends are
+# counted as repeats (firmware/disputes.py).
+PATH_DISPUTES = "/api/v1/obu/disputes"
 
 MEDIA_COSE = "application/cose"
 MEDIA_CBOR = "application/cbor"

@@ -46,7 +46,13 @@ except ImportError:  # CPython: the same names over the monotonic clock (which n
 
 
 # Response headers the client keeps (lower case); every other header is read and dropped.
-KEEP_HEADERS = ("content-length", "content-type", "transfer-encoding", "retry-after")
+KEEP_HEADERS = (
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "retry-after",
+    "qm-next-cursor",  # paged challenge lists (firmware/challenges.py)
+)
 
 
 def _is_timeout(e):

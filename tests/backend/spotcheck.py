@@ -255,9 +255,13 @@ def obu_request(
     return env.client.request(method, path, content=body or None, headers=headers)
 
 
-def poll(env: Env, signer: Any) -> list[messages.Challenge]:
-    """The OBU's open challenges, each verified under the authority key."""
-    r = obu_request(env, signer, "GET", "/api/v1/obu/challenges")
+def poll_page(
+    env: Env, signer: Any, query: str = ""
+) -> tuple[list[messages.Challenge], str | None]:
+    """One page of the OBU's open challenges (each verified under the authority key) and
+    the next page's cursor (None on the last page). ``query``: e.g. ``"limit=5"``."""
+    path = "/api/v1/obu/challenges" + (f"?{query}" if query else "")
+    r = obu_request(env, signer, "GET", path)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/cbor"
     out = []
@@ -267,6 +271,16 @@ def poll(env: Env, signer: Any) -> list[messages.Challenge]:
         )
         assert kid == env.authority.kid
         out.append(ch)
+    return out, r.headers.get("qm-next-cursor")
+
+
+def poll(env: Env, signer: Any) -> list[messages.Challenge]:
+    """All the OBU's open challenges, page after page."""
+    out, cursor = poll_page(env, signer)
+    while cursor is not None:
+        page, cursor = poll_page(env, signer, f"cursor={cursor}")
+        assert page
+        out += page
     return out
 
 

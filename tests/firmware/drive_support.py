@@ -31,7 +31,8 @@ def rmtree(path):
 
 
 class Rng:
-    """Deterministic stand-in for os.urandom: SHA-256 of a seed and a counter."""
+    """Deterministic stand-in for os.urandom: SHA-256 of a seed and a counter. (The one Rng of
+    the firmware suites: uplink_fixtures re-exports it.)"""
 
     def __init__(self, seed=b"seed"):
         self._seed = seed

@@ -12,7 +12,7 @@ from tests.firmware import drive_support as ds
 H = 3600
 
 
-def make_app(root, retention_days=90):
+def make_app(root, retention_days=90, watchdog=None):
     auth = ds.authority()
     cfg = config.Config(
         {
@@ -26,7 +26,7 @@ def make_app(root, retention_days=90):
     )
     store = PolicyStore(root, auth.public_key(), vehicle_class=1)
     store.install(ds.signed_policy(ds.make_policy()), now=ds.T_DRIVE)
-    return App(cfg, root, ds.obu_signer(), rng=ds.Rng(b"app"), unload=False)
+    return App(cfg, root, ds.obu_signer(), rng=ds.Rng(b"app"), unload=False, watchdog=watchdog)
 
 
 def drive(app, t0, seconds, lat=508200000, lon=43200000):
@@ -120,5 +120,84 @@ def test_no_gnss_time_means_nothing_is_sealed():
         app = make_app(root)
         assert app.periods_to_seal() == [] and app.seal_due() == []
         raises(ValueError, config.Config, {})
+    finally:
+        ds.rmtree(root)
+
+
+class CountingWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+class QuietUart:
+    """A receiver that says nothing: every read is empty."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        return b""
+
+
+def test_the_run_loop_and_each_sync_feed_the_watchdog():
+    root = ds.tmpdir("app")
+    try:
+        wdt = CountingWatchdog()
+        app = make_app(root, watchdog=wdt)
+        drive(app, ds.T_DRIVE + 600, 120)
+        uart = QuietUart()
+        app.run(uart, max_idle_reads=5)
+        # once per loop turn (five reads); the first turn syncs (GNSS time is known): once
+        # after its sealing and once after the sync; the final sync once after its sealing
+        assert uart.reads == 5
+        assert wdt.feeds == 5 + 2 + 1
+        before = wdt.feeds
+        app.sync()
+        assert wdt.feeds == before + 1
+        # without a watchdog (host runs) nothing is fed and nothing fails
+        make_app(root).run(QuietUart(), max_idle_reads=2)
+    finally:
+        ds.rmtree(root)
+
+
+class TickedOutput:
+    """A status output that animates (like firmware.status.LedStatus)."""
+
+    def __init__(self):
+        self.shown = []
+        self.ticks = []
+
+    def show(self, status):
+        self.shown.append(status.state())
+
+    def tick(self, ms):
+        self.ticks.append(ms)
+
+
+def test_the_run_loop_ticks_animated_status_outputs():
+    root = ds.tmpdir("app")
+    try:
+        make_app(root)  # installs the policy
+        auth = ds.authority()
+        cfg = config.Config(
+            {
+                "obu_id": "OBU-APP-1",
+                "vehicle_class": 1,
+                "backend_url": "http://127.0.0.1:9",
+                "authority_public_key": auth.public_key().hex(),
+                "period": H,
+            }
+        )
+        out = TickedOutput()
+        app = App(
+            cfg, root, ds.obu_signer(), rng=ds.Rng(b"app"), unload=False, status_outputs=(out,)
+        )
+        app.run(QuietUart(), max_idle_reads=4)
+        assert len(out.ticks) == 4
+        assert all(out.ticks[i + 1] >= out.ticks[i] for i in range(len(out.ticks) - 1))
     finally:
         ds.rmtree(root)

@@ -101,10 +101,10 @@ def test_poll_is_a_signed_get_and_204_means_none():
         r = _responder(root, net)
         assert r.run() == [] and r.last_error is None
         line, hdrs, body = split_request(net.sent()[0])
-        assert line == "GET /api/v1/obu/challenges HTTP/1.1" and body == b""
+        assert line == "GET /api/v1/obu/challenges?limit=8 HTTP/1.1" and body == b""
         names = [h.split(":")[0] for h in net.sent()[0].decode().split("\r\n")[1:4]]
         assert names == ["Host", "QM-Signed-Request", "Connection"]
-        _check_signed(hdrs, "GET", "/api/v1/obu/challenges", b"", DEC_2026 + 300)
+        _check_signed(hdrs, "GET", "/api/v1/obu/challenges?limit=8", b"", DEC_2026 + 300)
         net.add(challenge_list())
         assert r.run() == []
         wire = net.wire()
@@ -120,6 +120,223 @@ def test_no_gnss_time_means_no_poll():
         net = FakeNet()
         r = _responder(root, net, Clock(None))
         assert r.run() == [] and r.last_error.code == "clock_unknown" and net.calls == []
+    finally:
+        rmtree(root)
+
+
+# --- pages -----------------------------------------------------------------------------------
+def _requests(net):
+    """(request line, signed path) of every request sent."""
+    out = []
+    for raw in net.sent():
+        line, hdrs, _ = split_request(raw)
+        env = b64url_decode(hdrs["qm-signed-request"])
+        out.append((line, cbor.decode(cose.decode_sign1(env).payload)[2]))
+    return out
+
+
+def _ids(n, base=0):
+    return [bytes([base + i]) * 16 for i in range(n)]
+
+
+def test_each_page_is_answered_before_the_next_is_asked_for():
+    root, built = _setup()
+    try:
+        a, b, c = _ids(3, 1)
+        net = FakeNet(
+            challenge_list(challenge(a, 1, index=0), challenge(b, 1, index=1), next_cursor="7.ab"),
+            response(201, b""),
+            response(201, b""),
+            challenge_list(challenge(c, 1, index=2)),
+            response(201, b""),
+        )
+        r = _responder(root, net)
+        assert r.run() == [(a, chm.ANSWERED), (b, chm.ANSWERED), (c, chm.ANSWERED)]
+        assert r.last_error is None
+        sent = _requests(net)
+        assert [line.split(" ")[0] for line, _ in sent] == ["GET", "POST", "POST", "GET", "POST"]
+        # The cursor goes back as it came, and the signature covers the whole query.
+        assert sent[0] == (
+            "GET /api/v1/obu/challenges?limit=8 HTTP/1.1",
+            "/api/v1/obu/challenges?limit=8",
+        )
+        assert sent[3] == (
+            "GET /api/v1/obu/challenges?limit=8&cursor=7.ab HTTP/1.1",
+            "/api/v1/obu/challenges?limit=8&cursor=7.ab",
+        )
+    finally:
+        rmtree(root)
+
+
+def test_a_run_can_keep_counts_instead_of_a_list():
+    root, _ = _setup()
+    try:
+        a, b, c = _ids(3, 1)
+        net = FakeNet(
+            challenge_list(challenge(a, 1, index=0), challenge(b, 1, index=9), next_cursor="n"),
+            response(201, b""),
+            challenge_list(challenge(c, 1, index=2)),
+            response(201, b""),
+        )
+        r = _responder(root, net)
+        assert r.run(collect=False) == [] and (r.handled, r.answered) == (3, 2)
+        net.add(challenge_list(challenge(a, 1, index=0)))
+        assert r.run() == [(a, chm.ALREADY)] and (r.handled, r.answered) == (1, 0)
+    finally:
+        rmtree(root)
+
+
+def test_the_page_size_is_the_units_to_choose_and_a_base_path_is_signed_too():
+    root, _ = _setup()
+    try:
+        net = FakeNet(challenge_list())
+        r = ChallengeResponder(
+            root,
+            HttpClient(HOST, PORT, connect=net, base_path="/toll"),
+            obu_signer(),
+            OBU_ID,
+            authority_signer().public_key(),
+            Clock(),
+            store=ledger.Store(root),
+            rng=Rng(b"nonce"),
+            page_size=5,
+        )
+        assert r.run() == [] and r.last_error is None
+        assert _requests(net) == [
+            (
+                "GET /toll/api/v1/obu/challenges?limit=5 HTTP/1.1",
+                "/toll/api/v1/obu/challenges?limit=5",
+            )
+        ]
+    finally:
+        rmtree(root)
+
+
+def test_a_run_asks_for_at_most_max_pages():
+    root, _ = _setup()
+    try:
+        ids = _ids(5, 1)
+        # An index beyond the statement is refused without a POST: only GETs go out.
+        pages = [
+            challenge_list(challenge(i, 1, index=9), next_cursor="c%d" % k)
+            for k, i in enumerate(ids)
+        ]
+        net = FakeNet(*pages)
+        r = _responder(root, net)
+        r.max_pages = 3
+        assert r.run() == [(i, chm.REFUSED) for i in ids[:3]] and r.last_error is None
+        assert [p for _, p in _requests(net)] == [
+            "/api/v1/obu/challenges?limit=8",
+            "/api/v1/obu/challenges?limit=8&cursor=c0",
+            "/api/v1/obu/challenges?limit=8&cursor=c1",
+        ]
+        assert chm.MAX_PAGES * chm.PAGE_SIZE <= chm.MAX_REMEMBERED  # a run forgets nothing
+    finally:
+        rmtree(root)
+
+
+def test_a_page_without_progress_ends_the_run():
+    root, _ = _setup()
+    try:
+        a, b = _ids(2, 1)
+        for script in (
+            # an empty page that claims more
+            (challenge_list(next_cursor="c1"),),
+            # the same cursor again: the backend would hand out the same page forever
+            (
+                challenge_list(challenge(a, 1, index=9), next_cursor="c1"),
+                challenge_list(challenge(b, 1, index=9), next_cursor="c1"),
+                challenge_list(),
+            ),
+        ):
+            net = FakeNet(*script)
+            r = _responder(root, net)
+            r.run()
+            assert r.last_error is None
+            assert len(net.streams) == min(2, len(script)), script
+    finally:
+        rmtree(root)
+
+
+def test_a_cursor_that_cannot_go_back_verbatim_is_a_bad_response():
+    root, _ = _setup()
+    try:
+        for bad in ("a b", "a&limit=1", "a#b", "x" * 65, "\u00e9", "a/b", "a%20b"):
+            a = _ids(1, 1)[0]
+            net = FakeNet(
+                challenge_list(challenge(a, 1, index=9), next_cursor=bad), challenge_list()
+            )
+            r = _responder(root, net)
+            assert r.run() == [] and r.last_error.code == "bad_response", bad
+            assert len(net.streams) == 1
+        for good in ("1", "x" * 64, "1718000000.00ff", "A-z_0.9~"):
+            assert chm.cursor_ok(good), good
+    finally:
+        rmtree(root)
+
+
+def test_a_page_that_is_not_an_array_of_envelopes_is_a_bad_response():
+    root, _ = _setup()
+    try:
+        env = challenge(_ids(1, 1)[0], 1, index=9)
+        for body in (
+            cbor.encode({1: env}),
+            cbor.encode([env, 7]),  # every item must be a byte string
+            cbor.encode([env])[:-1],  # truncated
+            cbor.encode([env]) + b"\x00",  # trailing bytes
+            cbor.encode([env, env])[: -len(env) - 2],  # fewer items than announced
+            b"\x9f\x41a\xff",  # indefinite length
+            b"\xff",
+            cbor.encode([bytes(300)] * 7),  # over page_size x 256 bytes
+        ):
+            net = FakeNet(response(200, body, "application/cbor"))
+            r = _responder(root, net)
+            assert r.run() == [] and r.last_error.code == "bad_response", body[:8]
+        # Control: a full page of the largest envelopes fits (they do not verify: refused).
+        net = FakeNet(response(200, cbor.encode([bytes(250)] * 8), "application/cbor"))
+        r = _responder(root, net)
+        assert r.run() == [(None, chm.REFUSED)] * 8 and r.last_error is None
+    finally:
+        rmtree(root)
+
+
+def test_a_refused_poll_keeps_the_backends_error_code():
+    root, _ = _setup()
+    try:
+        for status, code in ((400, "invalid_cursor"), (401, "request_expired")):
+            r = _responder(root, FakeNet(json_error(status, code)))
+            assert r.run() == [] and r.last_error.code == code and r.last_error.status == status
+    finally:
+        rmtree(root)
+
+
+def test_a_deferral_ends_the_run_and_the_rest_waits():
+    root, _ = _setup()
+    try:
+        a, b, c = _ids(3, 1)
+        net = FakeNet(
+            challenge_list(challenge(a, 1, index=0), challenge(b, 1, index=1), next_cursor="n"),
+            FakeStream(b"", fail=OSError(errno.ECONNRESET)),  # the network goes away
+            challenge_list(challenge(c, 1, index=2)),
+        )
+        r = _responder(root, net)
+        assert r.run() == [(a, chm.DEFERRED)] and r.last_error.code == "connection_closed"
+        assert len(net.streams) == 2  # neither b's opening nor the next page was tried
+    finally:
+        rmtree(root)
+
+
+def test_a_backend_without_pages_is_still_answered_in_full():
+    # A backend from before SPEC §4.9 ignores the query: one list, no cursor header.
+    root, _ = _setup()
+    try:
+        ids = _ids(3, 1)
+        net = FakeNet(
+            challenge_list(*[challenge(i, 1, index=k) for k, i in enumerate(ids)]),
+            *[response(201, b"") for _ in ids],
+        )
+        assert _responder(root, net).run() == [(i, chm.ANSWERED) for i in ids]
+        assert len(net.streams) == 4
     finally:
         rmtree(root)
 

@@ -12,7 +12,7 @@ import os
 from firmware import ledger
 from firmware.ledger import atomic
 from protocol import cbor, envelopes, labels, messages, p256, pedersen
-from protocol.hashing import sha256
+from tests.firmware.drive_support import Rng
 
 NOV_2026 = 1793491200  # 2026-11-01T00:00Z
 DEC_2026 = 1796083200
@@ -45,21 +45,6 @@ def authority_signer():
 
 def other_signer():
     return _signer("other", OTHER_KEY)
-
-
-class Rng:
-    """Deterministic stand-in for os.urandom."""
-
-    def __init__(self, seed=b"uplink"):
-        self.seed = seed
-        self.n = 0
-
-    def __call__(self, n):
-        out = b""
-        while len(out) < n:
-            self.n += 1
-            out += sha256(self.seed + self.n.to_bytes(4, "big"))
-        return out[:n]
 
 
 class Clock:
@@ -309,8 +294,10 @@ def challenge(
     return envelopes.sign_message(ch, signer, labels.CTY_CHALLENGE)
 
 
-def challenge_list(*envs):
-    return response(200, cbor.encode(list(envs)), "application/cbor")
+def challenge_list(*envs, next_cursor=None):
+    """A page of the challenge list; ``next_cursor`` set: more pages follow (SPEC §4.9)."""
+    extra = () if next_cursor is None else ("QM-Next-Cursor: " + next_cursor,)
+    return response(200, cbor.encode(list(envs)), "application/cbor", extra)
 
 
 def b64url_decode(s):

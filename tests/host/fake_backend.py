@@ -2,7 +2,8 @@
 
 It speaks the wire contract of firmware/uplink (README.md there): statements POSTed as
 application/cose and answered with a signed Receipt (the same receipt for the same envelope),
-``GET /api/v1/obu/challenges`` and ``POST /api/v1/obu/openings`` with signed requests. It checks
+``GET /api/v1/obu/challenges`` (paged like the backend, SPEC §4.9: ``limit``, ``cursor``,
+``QM-Next-Cursor``) and ``POST /api/v1/obu/openings`` with signed requests. It checks
 what it receives with the protocol verifier, so the loopback tests catch a firmware that sends
 something the real backend would refuse, and it can misbehave on purpose: drop the connection
 after reading a statement, sign receipts with a wrong key, refuse with a JSON error.
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from protocol import cbor, cose, envelopes, labels, messages, p256, verify
 from protocol.errors import ProtocolError
@@ -33,6 +35,16 @@ except ImportError:  # pragma: no cover
     from protocol import pedersen as GROUP
 
 WINDOW_S = 300
+PAGE_MAX = 32  # the backend's page limit (backend/services/challenges.py)
+NEXT_CURSOR = "QM-Next-Cursor"
+
+
+class BadQuery(ProtocolError):
+    """A limit or cursor the backend refuses with 400 (``code`` as the backend's)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _b64url_decode(s: str) -> bytes:
@@ -56,6 +68,7 @@ class FakeBackend:
         self.reject: tuple[int, str] | None = None  # answer statements with this JSON error
         self.requests: list[bytes] = []  # raw captured requests
         self.log: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.pages = 0  # challenge pages served
         self.lock = threading.Lock()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -95,10 +108,35 @@ class FakeBackend:
         self.statements[st.seq] = st
         return 201, receipt, "application/cose"
 
-    def poll(self) -> tuple[int, bytes, str]:
-        if not self.challenges:
-            return 204, b"", ""
-        return 200, cbor.encode(list(self.challenges.values())), "application/cbor"
+    def poll(self, query: str = "") -> tuple[int, bytes, str, str | None]:
+        """One page of the open challenges, nearest deadline first; the last item is the
+        next page's cursor (None on the last page). BadQuery for a bad limit or cursor."""
+        args = parse_qs(query, keep_blank_values=True)
+        limits = args.get("limit", [str(PAGE_MAX)])
+        if len(limits) != 1 or not limits[0].isdigit() or not 1 <= int(limits[0]) <= PAGE_MAX:
+            raise BadQuery("invalid_limit")
+        limit = int(limits[0])
+        keyed = sorted(
+            ((messages.Challenge.decode(cose.decode_sign1(e).payload).deadline, cid), e)
+            for cid, e in self.challenges.items()
+        )
+        if "cursor" in args:
+            cursors = args["cursor"]
+            d, _, h = cursors[0].partition(".")
+            if len(cursors) != 1 or not d.isdigit() or len(h) != 32 or h != h.lower():
+                raise BadQuery("invalid_cursor")
+            try:
+                after = (int(d), bytes.fromhex(h))
+            except ValueError:
+                raise BadQuery("invalid_cursor") from None
+            keyed = [(k, e) for k, e in keyed if k > after]
+        self.pages += 1
+        if not keyed:
+            return 204, b"", "", None
+        page = keyed[:limit]
+        more = len(keyed) > limit
+        nxt = "%d.%s" % (page[-1][0][0], page[-1][0][1].hex()) if more else None
+        return 200, cbor.encode([e for _, e in page]), "application/cbor", nxt
 
     def answer(self, body: bytes) -> tuple[int, bytes, str]:
         s1 = cose.verify_sign1(body, self.resolve_obu, labels.CTY_OPENING)
@@ -129,10 +167,14 @@ class FakeBackend:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _reply(self, status: int, body: bytes, ctype: str) -> None:
+            def _reply(
+                self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 if ctype:
                     self.send_header("Content-Type", ctype)
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
                 if status != 204:
                     self.send_header("Content-Length", str(len(body)))
                 self.send_header("Connection", "close")
@@ -159,6 +201,8 @@ class FakeBackend:
                     backend.log.append((method, self.path, status))
 
             def _route(self, method: str, body: bytes) -> int:
+                route, _, query = self.path.partition("?")
+                extra: dict[str, str] = {}
                 try:
                     if method == "POST" and self.path == "/api/v1/statements":
                         if self.headers.get("Content-Type") != "application/cose":
@@ -173,11 +217,13 @@ class FakeBackend:
                             backend.drop_statements -= 1
                             self.close_connection = True
                             return 0  # stored, but the answer is lost
-                    elif method == "GET" and self.path == "/api/v1/obu/challenges":
+                    elif method == "GET" and route == "/api/v1/obu/challenges":
                         backend.check_signed(
                             self.headers.get("QM-Signed-Request"), method, self.path, body
                         )
-                        status, out, ctype = backend.poll()
+                        status, out, ctype, nxt = backend.poll(query)
+                        if nxt is not None:
+                            extra[NEXT_CURSOR] = nxt
                     elif method == "POST" and self.path == "/api/v1/obu/openings":
                         backend.check_signed(
                             self.headers.get("QM-Signed-Request"), method, self.path, body
@@ -186,10 +232,13 @@ class FakeBackend:
                     else:
                         self._error(404, "not_found", self.path)
                         return 404
+                except BadQuery as e:
+                    self._error(400, e.code, str(e))
+                    return 400
                 except ProtocolError as e:
                     self._error(422, getattr(e, "code", "protocol_error"), str(e))
                     return 422
-                self._reply(status, out, ctype)
+                self._reply(status, out, ctype, extra)
                 return status
 
             def do_GET(self) -> None:

@@ -17,10 +17,6 @@ delays, half of the runs slowed down inside the RNG and the signer, restart it, 
 from __future__ import annotations
 
 import os
-import random
-import select
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -33,34 +29,11 @@ from firmware.ledger import Store
 from firmware.state import ChainState
 from protocol import envelopes, messages, p256, verify
 from protocol.hashing import sha256
-from tests.conftest import REPO
 from tests.host.accounting_crash_child import OBU, PER_PERIOD, STEP, T0, period_of, record
+from tests.host.crash_harness import kill_loop
 
 CHILD = "tests/host/accounting_crash_child.py"
 SIGNER = p256.SoftwareSigner(p256.private_key_from_bytes(sha256(b"crash obu")))
-
-
-class AckReader:
-    """Lines from the acknowledgement pipe, read without blocking."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        os.set_blocking(fd, False)
-
-    def lines(self, timeout: float = 0.0) -> list[str]:
-        if timeout and not select.select([self.fd], [], [], timeout)[0]:
-            return []
-        while True:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            self.buf += chunk
-        *done, self.buf = self.buf.split(b"\n")
-        return [line.decode() for line in done]
 
 
 class Tally:
@@ -148,45 +121,21 @@ def verify_all(root: Path, tally: Tally) -> int:
 
 
 def run_crash_test(micropython: str, root: Path, kills: int, seed: int) -> Tally:
-    rnd = random.Random(seed)
-    r, w = os.pipe()
-    reader = AckReader(r)
     tally = Tally()
-    errlog = root.parent / "child.stderr"
-    root.mkdir()
-    try:
-        for k in range(kills):
-            mode = "slow" if k % 2 else "fast"
-            with errlog.open("wb") as err:
-                proc = subprocess.Popen(
-                    [micropython, CHILD, str(root), str(w), mode],
-                    cwd=REPO,
-                    pass_fds=(w,),
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                )
-                if rnd.random() < 0.2:
-                    time.sleep(rnd.uniform(0.0, 0.15))  # anywhere, boot included
-                else:
-                    deadline = time.monotonic() + 20
-                    opened = False
-                    while not opened and time.monotonic() < deadline:
-                        for line in reader.lines(timeout=0.05):
-                            tally.feed(line)
-                            opened = opened or line.startswith("open ")
-                        assert proc.poll() is None, errlog.read_text()
-                    assert opened, "child did not start within 20 s"
-                    time.sleep(rnd.uniform(0.0, 0.08))
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-            assert proc.returncode == -signal.SIGKILL, errlog.read_text()
-            for line in reader.lines():
-                tally.feed(line)
-            if k % 50 == 49:
-                verify_all(root, tally)
-    finally:
-        os.close(r)
-        os.close(w)
+    kill_loop(
+        micropython,
+        CHILD,
+        root,
+        kills,
+        seed,
+        tally.feed,
+        modes=("fast", "slow"),
+        anywhere_p=0.2,  # anywhere, boot included
+        anywhere_s=0.15,
+        boot_timeout_s=20,
+        after_boot_s=0.08,
+        check=lambda: verify_all(root, tally),
+    )
     return tally
 
 

@@ -11,10 +11,6 @@ each frame in three pieces with pauses, so kills tear frames and repair is exerc
 from __future__ import annotations
 
 import os
-import random
-import select
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,33 +18,10 @@ from pathlib import Path
 import pytest
 
 from firmware.ledger import Ledger, Store
-from tests.conftest import REPO
+from tests.host.crash_harness import kill_loop
 from tests.host.ledger_crash_child import PER_PERIOD, payload
 
 CHILD = "tests/host/ledger_crash_child.py"
-
-
-class AckReader:
-    """Lines from the acknowledgement pipe, read without blocking."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        os.set_blocking(fd, False)
-
-    def lines(self, timeout: float = 0.0) -> list[str]:
-        if timeout and not select.select([self.fd], [], [], timeout)[0]:
-            return []
-        while True:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            self.buf += chunk
-        *done, self.buf = self.buf.split(b"\n")
-        return [line.decode() for line in done]
 
 
 class Tally:
@@ -99,46 +72,21 @@ def verify(root: Path, tally: Tally) -> int:
 
 
 def run_crash_test(micropython: str, root: Path, kills: int, seed: int) -> Tally:
-    rnd = random.Random(seed)
-    r, w = os.pipe()
-    reader = AckReader(r)
     tally = Tally()
-    errlog = root.parent / "child.stderr"
-    root.mkdir()
-    try:
-        for k in range(kills):
-            mode = "split" if k % 2 else "whole"
-            with errlog.open("wb") as err:
-                proc = subprocess.Popen(
-                    [micropython, CHILD, str(root), str(w), mode],
-                    cwd=REPO,
-                    pass_fds=(w,),
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                )
-                if rnd.random() < 0.25:
-                    time.sleep(rnd.uniform(0.0, 0.12))  # anywhere: import, repair, appends
-                else:
-                    deadline = time.monotonic() + 10
-                    opened = False
-                    while not opened and time.monotonic() < deadline:
-                        for line in reader.lines(timeout=0.05):
-                            tally.feed(line)
-                            opened = opened or line.startswith("open ")
-                        assert proc.poll() is None, errlog.read_text()
-                    assert opened, "child did not open its ledger within 10 s"
-                    time.sleep(rnd.uniform(0.0, 0.03))
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-            assert proc.returncode == -signal.SIGKILL, errlog.read_text()
-            for line in reader.lines():
-                tally.feed(line)
-            if k % 50 == 49:
-                verify(root, tally)
-        verify(root, tally)
-    finally:
-        os.close(r)
-        os.close(w)
+    kill_loop(
+        micropython,
+        CHILD,
+        root,
+        kills,
+        seed,
+        tally.feed,
+        modes=("whole", "split"),
+        anywhere_p=0.25,  # anywhere: import, repair, appends
+        anywhere_s=0.12,
+        boot_timeout_s=10,
+        after_boot_s=0.03,
+        check=lambda: verify(root, tally),
+    )
     return tally
 
 

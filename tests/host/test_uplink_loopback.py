@@ -181,6 +181,39 @@ def test_challenge_poll_then_a_verified_opening(
     assert len(posts) == 1
 
 
+def test_a_long_challenge_list_is_answered_page_by_page(
+    micropython: str, mpy_cross: str, backend: FakeBackend, root: Path, tmp_path: Path
+) -> None:
+    """The unit fetches its challenges in pages of 8 (firmware/challenges.py), answering each
+    page before asking for the next, in the heap that answering one sighting needs (modules
+    as .mpy, as on the device)."""
+    tree = _mpy_tree(mpy_cross, tmp_path / "device")
+    b0, _ = _two(root)
+    n = 20
+    with backend.serve() as port:
+        assert drive(micropython, root, port, "submit")["done"] == 2
+        ids = []
+        for k in range(n):
+            cid = bytes([k]) * 16
+            deadline = NOW + 7 * 86400 + k // 4  # some share a deadline: ties go by id
+            if k % 2:
+                ch = messages.Challenge(cid, fx.OBU_ID, 0, 1, None, k % 4, deadline)
+            else:
+                at = fx.DRIVE_T0 + (k % 4) * 600 + 30
+                ch = messages.Challenge(cid, fx.OBU_ID, 0, 0, at, None, deadline)
+            backend.add_challenge(ch)
+            ids.append(cid.hex())
+        out = drive(micropython, root, port, "challenges", heap=HEAP, cwd=tree)
+        assert out["error"] is None, out
+        assert out["results"] == [[c, "answered"] for c in ids]  # nearest deadline first
+        assert backend.challenges == {} and backend.pages == 3
+    polls = [p for m, p, _ in backend.log if m == "GET"]
+    assert polls[0] == "/api/v1/obu/challenges?limit=8"
+    assert all(p.startswith("/api/v1/obu/challenges?limit=8&cursor=") for p in polls[1:])
+    kinds = "".join("G" if m == "GET" else "P" for m, p, _ in backend.log if "/obu/" in p)
+    assert kinds == "G" + "P" * 8 + "G" + "P" * 8 + "G" + "P" * 4
+
+
 def test_signed_request_header_decodes_with_the_backends_own_parser(
     micropython: str, backend: FakeBackend, root: Path
 ) -> None:
@@ -197,7 +230,7 @@ def test_signed_request_header_decodes_with_the_backends_own_parser(
     from protocol import cose
 
     req = sr.SignedRequest.decode(cose.decode_sign1(sr._b64url(header)).payload)
-    assert (req.method, req.path, req.timestamp) == ("GET", "/api/v1/obu/challenges", NOW)
+    assert (req.method, req.path, req.timestamp) == ("GET", "/api/v1/obu/challenges?limit=8", NOW)
 
 
 # --- the real backend -----------------------------------------------------------------------

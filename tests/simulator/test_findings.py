@@ -77,16 +77,9 @@ def test_honest_urban_records_pass_their_opening_checks(tmp_path: Path, receiver
     assert _opening_failures(records) == Counter()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a unit with more open challenges than fit in 16 KB can never fetch them: "
-    "GET /api/v1/obu/challenges returns every open challenge in one CBOR array (~180 bytes "
-    "each; ~90 fit) and the OBU's HttpClient refuses bodies over max_body_bytes=16384 "
-    "(BadResponse), "
-    "so all of them expire as no_answer — false accusations. Monthly periods with a few "
-    "sightings a day reach it. Fix: page the list on the backend (a limit the OBU can ask "
-    "for, oldest first) or stream it on the OBU.",
-)
+# Fixed: GET /api/v1/obu/challenges hands the open challenges out in pages of at most 32
+# (SPEC §4.9) and the OBU answers page after page, so a unit with more open challenges than
+# one 16 KB response body holds (~90) no longer lets them all expire as no_answer.
 def test_a_unit_answers_a_month_of_sightings(tmp_path: Path) -> None:
     from simulator.backend import BackendClient, BackendServer, SimClock
     from simulator.obu import open_obu
@@ -130,8 +123,12 @@ def test_a_unit_answers_a_month_of_sightings(tmp_path: Path) -> None:
             for k, s in enumerate(moving):
                 client.post_sighting(f"C{k}", ident.plate, s.lat_e7, s.lon_e7, s.t, 2000)
             res = obu.sync()
+            outcomes = Counter(c["outcome"] for c in client.challenges(vid))
         finally:
             obu.close()
             client.close()
     assert len(moving) == 120
     assert res.answered == 120, res.errors
+    assert outcomes == {"pass": 120}, outcomes  # every one answered, none left to expire
+    polls = [r.path for r in res.requests if r.method == "GET" and "/obu/challenges" in r.path]
+    assert len(polls) == 15  # pages of 8 (firmware/challenges.py PAGE_SIZE)

@@ -1,7 +1,9 @@
 """The OBU's side of spot checks and disputes (signed requests, SPEC §4.8).
 
-- ``GET /api/v1/obu/challenges``: the unit's open challenges, a CBOR array of Challenge
-  COSE_Sign1 envelopes (byte strings), ``application/cbor``; an empty array when none.
+- ``GET /api/v1/obu/challenges[?limit&cursor]``: one page of the unit's open challenges, a
+  CBOR array of Challenge COSE_Sign1 envelopes (byte strings), ``application/cbor``, nearest
+  deadline first; an empty array when none. When more remain, the ``QM-Next-Cursor`` header
+  carries the cursor of the next page (SPEC §4.9).
 - ``POST /api/v1/obu/openings``: one Opening envelope (``application/cose``); 201 with the
   verdict, 200 with the stored verdict when the same envelope comes again.
 - ``GET /api/v1/obu/disputes``: signed dispute requests still waiting for segments.
@@ -34,6 +36,7 @@ router = APIRouter(prefix="/api/v1/obu", tags=["obu"])
 
 MEDIA_COSE = "application/cose"
 MEDIA_CBOR = "application/cbor"
+NEXT_CURSOR_HEADER = "QM-Next-Cursor"
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 DisputeIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
@@ -45,13 +48,59 @@ def _media_type(request: Request) -> str:
 
 @router.get(
     "/challenges",
-    summary="The calling OBU's open challenges: CBOR array of signed Challenges (signed request)",
+    summary="One page of the calling OBU's open challenges: CBOR array of signed Challenges "
+    "(signed request)",
+    description="Nearest deadline first (ties by challenge id). `limit` (1..%d, default %d) "
+    "bounds the page; when more challenges remain the `%s` header holds an opaque cursor: "
+    "ask again with `cursor=<it>` (the query is part of the signed path) for the next page. "
+    "No header: this is the last page. A limit or cursor this endpoint cannot use is refused "
+    "with 400 `invalid_limit` / `invalid_cursor` (SPEC §4.9)."
+    % (challenges.PAGE_LIMIT_MAX, challenges.PAGE_LIMIT_DEFAULT, NEXT_CURSOR_HEADER),
     response_class=Response,
-    responses={200: {"content": {MEDIA_CBOR: _BINARY}}, **error_responses(400, 401, 403)},
+    responses={
+        200: {
+            "content": {MEDIA_CBOR: _BINARY},
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "present when more challenges remain: the next page's cursor",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(400, 401, 403),
+    },
+    # Read from the query string by hand: a bad value must be refused with its own code (400
+    # invalid_limit / invalid_cursor), not FastAPI's generic 422.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": challenges.PAGE_LIMIT_MAX,
+                    "default": challenges.PAGE_LIMIT_DEFAULT,
+                },
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 64},
+                "description": f"the previous page's {NEXT_CURSOR_HEADER}",
+            },
+        ]
+    },
 )
-def my_challenges(obu: SignedObu, session: SessionDep, now: Now) -> Response:
-    items = challenges.open_challenge_envelopes(session, obu.obu_ref, now)
-    return Response(cbor.encode(items), media_type=MEDIA_CBOR)
+def my_challenges(request: Request, obu: SignedObu, session: SessionDep, now: Now) -> Response:
+    query = request.query_params
+    limit = challenges.page_limit(query.getlist("limit"))
+    after = challenges.decode_cursor(query.getlist("cursor"))
+    page = challenges.open_challenge_page(session, obu.obu_ref, now, limit=limit, after=after)
+    headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor is not None else None
+    return Response(cbor.encode(page.envelopes), media_type=MEDIA_CBOR, headers=headers)
 
 
 @router.post(
