@@ -228,15 +228,29 @@ class App:
             return []
         window = self.cfg.retention_days * 86400
         held = set(self.accounting.periods())
+        disputed = self._disputed_periods()
         purged = []
         for seq in self.state.statement_seqs():
             m = self.state.meta(seq)
             if m is None or not m.receipt_held or m.received_at is None:
                 continue
+            if m.period_start in disputed:
+                continue  # the driver is being asked, or its openings are going up: keep it
             if m.period_start in held and now - m.received_at > window:
                 self.accounting.destroy(m.period_start)
                 purged.append(m.period_start)
         return purged
+
+    def _disputed_periods(self):
+        """Periods that a dispute still needs: waiting for the driver, or confirmed and
+        uploading (firmware.disputes). Retention waits for them to finish."""
+        try:
+            os.stat(self.root + "/disputes")
+        except OSError:
+            return ()  # no dispute ever: the disputes code stays out of the heap
+        from firmware.disputes import CONFIRMED, WAITING, records
+
+        return [d.period_start for d in records(self.root) if d.state in (WAITING, CONFIRMED)]
 
     # --- network path -------------------------------------------------------------------
 

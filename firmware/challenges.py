@@ -30,6 +30,7 @@ pages: the rest waits for the next sync, nearest deadlines first.
 import os
 
 from firmware.ledger import LedgerError, atomic
+from firmware.opening import opening_payload, opens_pair
 from firmware.uplink import (
     MEDIA_COSE,
     NEXT_CURSOR_HEADER,
@@ -46,7 +47,6 @@ from firmware.uplink.signed import signed_headers
 from protocol import cbor, cose, envelopes, labels
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
-from protocol.hashing import tagged_hash
 from protocol.record import CHALLENGE_ID_LEN, CHALLENGE_INDEX
 
 # Outcomes of handle(); the numbers are how answered.bin stores them.
@@ -129,34 +129,6 @@ def split_payload(payload):
         if not isinstance(p, bytes):
             raise SegmentUnavailable("ledger payload malformed")
     return parts
-
-
-def opening_payload(
-    challenge_id, obu_id, seq, index=None, record_bytes=None, salt=None, blind=None
-):
-    """Canonical CBOR of an Opening, with the stored record bytes spliced in unchanged
-    (decoding a 512-point trace only to encode it again would cost heap for nothing)."""
-    parts = [
-        cbor.head(5, 3 if index is None else 7),
-        b"\x01",
-        cbor.encode(challenge_id),
-        b"\x02",
-        cbor.encode(obu_id),
-        b"\x03",
-        cbor.encode(seq),
-    ]
-    if index is not None:
-        parts += [
-            b"\x04",
-            cbor.encode(index),
-            b"\x05",
-            record_bytes,
-            b"\x06",
-            cbor.encode(salt),
-            b"\x07",
-            cbor.encode(blind),
-        ]
-    return b"".join(parts)
 
 
 def cursor_ok(cursor):
@@ -424,11 +396,7 @@ class ChallengeResponder:
             rec, salt, blind, price_c, trace_c = split_payload(ledger_payload)
             # The opening must open the statement's pair i; if the ledger disagrees, sending
             # it would only prove the unit broken: report instead.
-            if (
-                record_times(ledger_payload)[0] != index
-                or tagged_hash(labels.TRACE_COMMITMENT, salt, rec) != trace_c
-                or sealed.commitment(index) != (price_c, trace_c)
-            ):
+            if not opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
                 self._fault()
                 raise SegmentUnavailable("ledger segment %d disagrees with statement" % index)
             payload = opening_payload(ch.challenge_id, self.obu_id, seq, index, rec, salt, blind)

@@ -61,7 +61,7 @@ from protocol import cbor, cose, labels
 from protocol.compat import const, is_int
 from protocol.errors import InvalidMessage, ProtocolError
 
-CTY_DISPUTE_REQUEST = "application/quietmile.dispute-request+cbor"
+CTY_DISPUTE_REQUEST = labels.CTY_DISPUTE_REQUEST  # SPEC §2, §8.1
 
 # States of a dispute on the unit (``<id>.st``, key 1).
 WAITING = "waiting"  # verified; the driver has not answered

@@ -3,8 +3,7 @@ open the whole period; the OBU uploads an Opening of every segment; an auditor r
 all of them and records a resolution.
 
 The OBU learns of the dispute from an authority-signed *dispute request* (content type
-``application/quietmile.dispute-request+cbor``, a backend extension of SPEC §4 listed in the
-README) over the CBOR map ``{1: dispute_id, 2: obu_id, 3: statement_seq, 4: segment_count,
+``application/quietmile.dispute-request+cbor``, SPEC §2 and §8.1) over the CBOR map ``{1: dispute_id, 2: obu_id, 3: statement_seq, 4: segment_count,
 5: consent_at}``. A unit should open a whole period only against such a request *and* the
 driver's confirmation on the unit — the backend cannot prove the consent to the unit by
 itself (DESIGN §2.1). Each segment's Opening carries the dispute id as its challenge_id and is
@@ -41,7 +40,7 @@ from protocol.errors import ChallengeMismatch, ProtocolError, UnknownKeyId
 
 log = logging.getLogger("quietmile.disputes")
 
-CTY_DISPUTE_REQUEST = "application/quietmile.dispute-request+cbor"
+CTY_DISPUTE_REQUEST = labels.CTY_DISPUTE_REQUEST  # SPEC §2, §8.1
 MAX_REPORTED = 100  # failing / missing indices listed in a report (counts are complete)
 
 

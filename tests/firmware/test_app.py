@@ -201,3 +201,27 @@ def test_the_run_loop_ticks_animated_status_outputs():
         assert all(out.ticks[i + 1] >= out.ticks[i] for i in range(len(out.ticks) - 1))
     finally:
         ds.rmtree(root)
+
+
+def test_retention_waits_for_a_dispute_in_progress():
+    from firmware import disputes as dm
+    from firmware.ledger import atomic
+
+    root = ds.tmpdir("app")
+    try:
+        app = make_app(root, retention_days=90)
+        drive(app, ds.T_DRIVE + 60, 300)
+        app.segmenter.close()
+        [(seq, _h)] = app.seal_due(ds.T_DRIVE + H + 1)
+        period = app.state.meta(seq).period_start
+        received = ds.T_DRIVE + 2 * H
+        app.state.mark_receipt(seq, received)
+        late = received + 90 * 86400 + 1
+        did = bytes(range(16))
+        atomic.ensure_dir(root + "/disputes")
+        for state, purged in ((dm.WAITING, []), (dm.CONFIRMED, []), (dm.DECLINED, [period])):
+            d = dm.Dispute(did, state, seq, 1, period, period + H)
+            atomic.atomic_write(root + "/disputes/" + did.hex() + ".st", d.to_bytes())
+            assert app.purge_expired(late) == purged, state
+    finally:
+        ds.rmtree(root)
