@@ -8,7 +8,18 @@
 
 Everything with a side effect is injected (STYLE: micropython-lib drivers): the filesystem
 root, the signer (software or ATECC608), the RNG, the socket connector and the status
-outputs, and the driver's confirmation input for disputes (firmware/board/confirm.py).
+outputs, the driver's confirmation input for disputes (firmware/board/confirm.py), and on the
+device the network link (``net``: ``network_up``/``network_down`` around each sync's network
+phase, firmware/board/net.py) and the sense lines (``sense``: ignition, power fail, the lid;
+firmware/board/sense.py). The host passes neither: its sockets need no bring-up, and it has no
+ignition (always on), no hold-up stage and no lid.
+
+Power (``sense``): the ignition off for ``power.ignition_off_s`` → :meth:`App.park` closes the
+open segment, syncs once and hands over to the board's deep sleep, which wakes on the ignition
+(a wake boots the unit as usual). A power-fail edge → the open segment is closed and the ledger
+checkpointed at once, the radio is switched off (a sync in progress stops at its next step, as
+if the power had been cut there), then the unit waits for power or the end of the hold-up. An
+opened lid is recorded (firmware/tamper.py) and shown as the fault ``tamper``.
 ``firmware/board/esp32.py`` and ``firmware/board/host.py`` build them; ``main.py``
 (device) and ``firmware/host_main.py`` (unix port) run :meth:`App.run`.
 
@@ -65,6 +76,11 @@ _COMMIT_MODULES = (
 POLICY_REFRESH_S = 7 * 86400
 
 
+class PowerLost(Exception):
+    """The input power failed during a sync: the sync stops at its next step (its steps are
+    crash-safe, so stopping between them is no worse than a power cut there)."""
+
+
 class _Clock:
     """GNSS time as the uplink expects it: ``now()`` → Unix seconds or None."""
 
@@ -91,6 +107,8 @@ class App:
         unload=None,
         confirm=None,
         watchdog=None,
+        net=None,
+        sense=None,
     ):
         self.cfg = cfg
         self.root = root
@@ -101,6 +119,12 @@ class App:
         # The board's hardware watchdog (an object with feed()), fed by the main loop and
         # between the steps of a sync: a hung unit resets and its ledger repair runs at boot.
         self.watchdog = watchdog
+        self.net = net  # network_up/network_down around a sync's network phase (None: host)
+        self.sense = sense  # ignition, power fail, lid (None: the host has none of them)
+        self._holdup = False  # the input power failed: running from the hold-up capacitors
+        self._in_sync = False
+        self._lid_open = None  # the lid as last recorded (None: not looked at yet)
+        self._tamper_undated = False
         # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its
         # modules whatever ``unload`` says (other code in the process holds the same modules).
         self.unload = unload is not False and sys.implementation.name == "micropython"
@@ -110,6 +134,10 @@ class App:
         from firmware.status import Status
 
         self.status = Status(status_outputs)
+        from firmware.ledger.atomic import exists
+
+        if exists(root + "/tamper"):  # a tamper record stays a fault until provisioning
+            self._tamper(None)
         # Outputs that animate (LED blink patterns) get a millisecond tick from the run loop.
         self._tickers = [o for o in status_outputs if hasattr(o, "tick")]
         # Policies first: verifying them loads the P-256, COSE and policy-decoding code, which
@@ -158,6 +186,8 @@ class App:
         if self.gnss_time is None or fix.t > self.gnss_time:
             self.gnss_time = fix.t
             self.status.set_time(fix.t)
+            if self._tamper_undated:
+                self._tamper(None)
         self.odometer.update(fix)
         self.segmenter.tick(fix.t)
         self.status.set_charging(self.segmenter.cur is not None)
@@ -268,6 +298,7 @@ class App:
         summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
         summary["opened"] = 0  # dispute openings accepted (firmware.disputes)
         summary["disputes"] = []  # (dispute id hex, state, next index, segment count)
+        self._in_sync = True
         try:
             if self.unload:
                 unload_modules(_COMMIT_MODULES)
@@ -276,12 +307,41 @@ class App:
             if self.unload:  # the sealing code (and a last segment's commit) out: uplink next
                 unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
             if self.connect is not None or self.cfg.network_kind != "none":
-                self._network(summary)
+                if self._link_up(summary):
+                    try:
+                        self._network(summary)
+                    finally:
+                        self._link_down()
             summary["purged"] = len(self.purge_expired())
+        except PowerLost as e:
+            summary["errors"].append(e)
         finally:
+            self._in_sync = False
             if self.unload:
                 unload_modules(_NETWORK_MODULES)
         return summary
+
+    def _link_up(self, summary):
+        """The board's network bring-up (Wi-Fi join, modem + PPP); False, with the reason in
+        the summary's errors, when it failed: the next sync tries again, and everything to
+        upload stays on flash until then."""
+        net = self.net
+        if net is None or self.cfg.network_kind == "none":
+            return True
+        ok = net.network_up(getattr(self.cfg, "network_timeout_s", 30) * 1000)
+        self.status.set_fault(self.status.FAULT_NETWORK, not ok and net.service)
+        if not ok:
+            err = net.error if net.error is not None else OSError("network down")
+            summary["errors"].append(err)
+            self.status.upload_attempt(self.gnss_time, False, getattr(err, "code", "network"))
+        return ok
+
+    def _link_down(self):
+        if self.net is not None and self.cfg.network_kind != "none":
+            try:
+                self.net.network_down()
+            except OSError:
+                pass  # the radio's state is the board's; the next bring-up starts over
 
     def _network(self, summary):
         client = self.client()
@@ -296,8 +356,60 @@ class App:
         self.handle_disputes(summary, client)
 
     def feed_watchdog(self):
+        """Feed the hardware watchdog, and look at the power-fail line: called by the loop and
+        between the steps of a sync (a sync stops at a power fail: PowerLost)."""
         if self.watchdog is not None:
             self.watchdog.feed()
+        if self.sense is not None and not self._holdup and self.sense.power_failed():
+            self.power_lost()
+            if self._in_sync:
+                raise PowerLost("input power failed")
+
+    # --- power and lid (the board's sense lines) ------------------------------------------
+
+    def power_lost(self):
+        """The input power is gone (the hold-up stage's power-fail line): commit the open
+        segment and checkpoint now, and switch the radio off to stretch the hold-up."""
+        self._holdup = True
+        self.end_of_input()
+        self._link_down()
+
+    def _ride_out(self):
+        """Wait for input power (or for the hold-up to run out, which ends the unit here)."""
+        self.sense.wait_power(self._feed_only)
+        self._holdup = False
+
+    def _feed_only(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
+
+    def park(self):
+        """Ignition off: close the open segment, sync once (the network permitting), then the
+        board's deep sleep, which wakes on the ignition (on the device this does not return)."""
+        self.end_of_input()
+        summary = self.sync()
+        self.sense.park()
+        return summary
+
+    def _check_lid(self):
+        s = self.sense
+        opened = s.lid_opened()
+        now_open = s.lid_open()
+        if opened or now_open != self._lid_open:
+            self._tamper(now_open, opened)
+
+    def _tamper(self, now_open, opened=False):
+        """Record the lid (firmware/tamper.py; ``now_open`` None: only load the record and date
+        undated events) and keep the fault ``tamper`` while a record exists."""
+        from firmware import tamper
+
+        count, self._tamper_undated = tamper.seen(self.root, now_open, opened, self.gnss_time)
+        if now_open is not None:
+            self._lid_open = now_open
+        if count:
+            self.status.set_fault(self.status.FAULT_TAMPER)
+        if self.unload:
+            unload_modules(("firmware.tamper",))
 
     def upload(self, summary, client=None):
         """Submit the sealed statements that have no receipt yet (firmware.uplink.outbox)."""
@@ -406,11 +518,18 @@ class App:
 
     def run(self, uart, sync_every_s=300, sleep_ms=None, max_idle_reads=None):
         """Read the GNSS UART forever (or until ``max_idle_reads`` empty reads in a row: the end
-        of a replay), syncing every ``sync_every_s`` seconds of GNSS time."""
+        of a replay; or until the ignition goes off: :meth:`park`), syncing every
+        ``sync_every_s`` seconds of GNSS time. Returns the last sync's summary."""
         last_sync = None
         idle = 0
         while True:
             self.feed_watchdog()
+            if self.sense is not None:
+                if self._holdup:
+                    self._ride_out()
+                self._check_lid()
+                if self.sense.ignition_off():
+                    return self.park()
             if self._tickers:
                 ms = _ticks_ms()
                 for out in self._tickers:

@@ -10,8 +10,9 @@ Example (``firmware/config.example.json``)::
       "period": "month",
       "retention_days": 90,
       "chain": {"next_seq": 0, "prev_hash": "00…"},
-      "network": {"kind": "wifi", "ssid": "car-hotspot", "password": "…"},
-      "gnss": {"uart": 1, "baud": 9600, "min_unix": 1704067200},
+      "network": {"kind": "wifi", "ssid": "car-hotspot", "password": "…", "timeout_s": 30},
+      "gnss": {"uart": 1, "baud": 9600, "min_unix": 1704067200, "configure": true},
+      "power": {"ignition_off_s": 5, "ignition": "low"},
       "disputes": {"confirm": "ask", "batch_bytes": 16384, "batches_per_sync": 4}
     }
 
@@ -19,7 +20,15 @@ Example (``firmware/config.example.json``)::
 (≥ 3600; periods then start at multiples of it since the Unix epoch — for tests and pilots).
 ``chain`` is optional: a replacement OBU continues its vehicle's statement chain from the head
 the backend returned at provisioning. ``network.kind`` is ``"wifi"``, ``"modem"`` (with
-``apn`` and ``uart``) or ``"none"`` (host runs: the transport is injected). ``disputes``
+``apn`` and ``uart``, the ESP32 UART the modem is on) or ``"none"`` (host runs: the transport is
+injected); ``network.timeout_s`` bounds each sync's bring-up (default 30 s for Wi-Fi, 120 s for
+the modem, whose registration takes longest). ``gnss.uart`` and ``gnss.baud`` are the
+receiver's port and rate, which the unit sets at boot when ``gnss.configure`` is true (the
+default; u-blox M9/M10: firmware/gnss/ubx.py). ``power.ignition_off_s``: how long the ignition
+must read off before the unit closes its segment, syncs and sleeps (default 5);
+``power.ignition``: the level of the ignition pin while KL15 is on — ``"low"`` (the default:
+the Q4 level shifter, hardware/BOM.md), ``"high"`` (a first-revision board with the plain
+divider) or ``"none"`` (KL15 not wired: the unit never parks). ``disputes``
 (optional, SPEC §8.1, firmware/disputes.py): ``confirm`` is ``"ask"`` (the default: the driver
 confirms on the unit before a disputed period is opened), ``"never"`` (never open one) or
 ``"auto"`` (open on the authority's signed request alone); ``batch_bytes`` bounds one upload's
@@ -57,6 +66,13 @@ def _str(d, field, max_len=200, default=None):
         _fail(field, "missing")
     if not isinstance(v, str) or not v or len(v) > max_len:
         _fail(field, "must be a non-empty string of at most %d characters" % max_len)
+    return v
+
+
+def _bool(d, field, default):
+    v = d.get(field.split(".")[-1], default)
+    if not isinstance(v, bool):
+        _fail(field, "must be true or false")
     return v
 
 
@@ -109,7 +125,7 @@ class Config:
             raise ConfigError("config: the file must hold a JSON object")
         known = (
             "obu_id", "vehicle_class", "backend_url", "authority_public_key", "period",
-            "retention_days", "chain", "network", "gnss", "status", "disputes",
+            "retention_days", "chain", "network", "gnss", "status", "disputes", "power",
         )  # fmt: skip
         for k in d:
             if k not in known:
@@ -142,10 +158,18 @@ class Config:
             self.modem_uart = _int(net, "network.uart", 0, 2)
         elif self.network_kind != "none":
             _fail("network.kind", 'must be "wifi", "modem" or "none"')
+        timeout = 120 if self.network_kind == "modem" else 30
+        self.network_timeout_s = _int(net, "network.timeout_s", 5, 600, timeout)
         gnss = _section(d, "gnss")
         self.gnss_uart = _int(gnss, "gnss.uart", 0, 2, 1)
         self.gnss_baud = _int(gnss, "gnss.baud", 4800, 921600, 9600)
         self.gnss_min_unix = _int(gnss, "gnss.min_unix", 0, 0xFFFFFFFFFF, 1704067200)
+        self.gnss_configure = _bool(gnss, "gnss.configure", True)
+        power = _section(d, "power")
+        self.ignition_off_s = _int(power, "power.ignition_off_s", 1, 600, 5)
+        self.ignition = power.get("ignition", "low")
+        if self.ignition not in ("low", "high", "none"):
+            _fail("power.ignition", 'must be "low", "high" or "none"')
         self.status = _section(d, "status")
         disputes = _section(d, "disputes")
         self.dispute_confirm = disputes.get("confirm", "ask")

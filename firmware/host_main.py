@@ -20,6 +20,10 @@ suffice) to that file, and the next sync opens the period (or records the refusa
 ``--confirm-disputes`` answers yes to every verified dispute request, as a driver who agreed
 in advance (scripted runs). Every known dispute is listed after the summary:
 ``dispute <id> <state> <opened>/<segments>``.
+
+The host has no ignition (always on), no power-fail line and no lid switch. A tamper record in
+the root (``<root>/tamper``, firmware/tamper.py) still shows as the fault ``tamper`` and as a
+line ``tamper count=… first=… last=… lid=…`` after the summary.
 """
 
 import sys
@@ -101,6 +105,10 @@ def main(argv):
         print("error", repr(e))
     for id_hex, state, opened, count in summary.get("disputes", ()):
         print("dispute %s %s %d/%d" % (id_hex, state, opened, count))
+    if app.status.faults & app.status.FAULT_TAMPER:
+        from firmware.tamper import TamperLog  # a record copied from a unit, or a test's
+
+        print(TamperLog(root).describe())
     return 0
 
 

@@ -21,8 +21,11 @@ refuses (``QMPROV {"ok": false, "error": <code>, "detail": <text>}``)::
                            <root>/certificate.cose
     install-policy PATH    a signed tariff policy, by firmware.policy's rules, judged at Unix
       --now T              time T (the unit has no GNSS time at the bench)
-    status [--now T]       chip, key, config, certificate, policies, unsent statements;
-                           ``provisioned`` once key, config and certificate agree
+    status [--now T]       chip, key, config, certificate, policies, unsent statements, the
+                           tamper record; ``provisioned`` once key, config and certificate agree
+    clear-tamper           remove the tamper record (firmware/tamper.py) after returning it,
+                           which clears the status fault ``tamper`` at the next boot: run it
+                           with the lid shut (an open lid is a new event at the next boot)
 
 Options: ``--root`` the unit's data folder (default /qm), ``--config`` the config file
 (default /config.json). A staged input file (PATH) is removed once read.
@@ -276,9 +279,18 @@ def status(root, config_path, chip, now=None):
         store = _policy_store(root, cfg)
         out["policy"] = _policy_info(store.current)
         out["next_policy"] = _policy_info(store.next)
+    from firmware.tamper import TamperLog, path_of
+
+    out["tamper"] = _tamper_info(TamperLog(root) if atomic.exists(path_of(root)) else None)
     # Key, config and a certificate for both; the policy can still come with the first sync.
     out["provisioned"] = out["certificate"] is not None
     return out
+
+
+def _tamper_info(log):
+    if log is None:
+        return None
+    return {"count": log.count, "first": log.first, "last": log.last, "lid_open": log.open}
 
 
 def _args(argv):
@@ -333,6 +345,10 @@ def run(argv, chip=None, rng=None):
         return install_policy(pos[1], root, config_path, now)
     if cmd == "status":
         return status(root, config_path, chip, now)
+    if cmd == "clear-tamper":
+        from firmware import tamper
+
+        return {"cleared": _tamper_info(tamper.clear(root))}
     raise Refused("usage", "unknown command or arguments: %s" % " ".join(argv))
 
 

@@ -5,8 +5,10 @@ Drivers of deployed road-charging units complain that they cannot tell whether t
 waiting for a receipt, disputes waiting for the driver's confirmation, and faults. The
 firmware's parts set it; it tells its outputs whenever something changed. Outputs are
 injected: ``LedStatus`` drives pin-like objects (anything with ``value(v)``, e.g.
-machine.Pin), ``TextStatus`` writes one line per change to a stream. Nothing here imports
-``machine``; firmware/board/ builds the pins.
+machine.Pin), ``TextStatus`` writes one line per change to a stream, and
+``firmware.board.buzzer.BuzzerStatus`` beeps when a fault or a dispute question begins (a
+module of its own: the host never loads it). Nothing here imports ``machine``;
+firmware/board/ builds the pins.
 
 Precedence, most urgent first (``Status.state()``):
 
@@ -20,6 +22,9 @@ Precedence, most urgent first (``Status.state()``):
 | idle | fix ok, not driving | heartbeat (0.1 s every 3 s) / off / off |
 
 Without an amber LED, amber is shown as green and red together (a bicolour LED mixes them).
+
+The buzzer (firmware/board/buzzer.py): three short beeps when the unit enters the fault
+state or a further fault bit appears, two when a dispute starts waiting for the driver.
 """
 
 from protocol.timeutil import civil_from_unix
@@ -31,6 +36,8 @@ FAULT_LEDGER = 4  # the ledger or a sealed statement failed its checks
 FAULT_UPLINK_REJECTED = 8  # the backend refused a statement (4xx): needs the operator
 FAULT_TIME_UNKNOWN = 16  # no trustworthy GNSS time although the unit should have it
 FAULT_RECEIPT_INVALID = 32  # the backend's receipt did not verify (wrong key, tampering)
+FAULT_NETWORK = 64  # the modem or its SIM needs a person (no answer, SIM missing or locked)
+FAULT_TAMPER = 128  # the enclosure lid was opened (firmware/tamper.py): until provisioning
 
 FAULT_NAMES = (
     (FAULT_POLICY_MISSING, "policy-missing"),
@@ -39,6 +46,8 @@ FAULT_NAMES = (
     (FAULT_UPLINK_REJECTED, "uplink-rejected"),
     (FAULT_TIME_UNKNOWN, "time-unknown"),
     (FAULT_RECEIPT_INVALID, "receipt-invalid"),
+    (FAULT_NETWORK, "network"),
+    (FAULT_TAMPER, "tamper"),
 )
 
 STATE_FAULT = "fault"
@@ -69,6 +78,8 @@ class Status:
     FAULT_UPLINK_REJECTED = FAULT_UPLINK_REJECTED
     FAULT_TIME_UNKNOWN = FAULT_TIME_UNKNOWN
     FAULT_RECEIPT_INVALID = FAULT_RECEIPT_INVALID
+    FAULT_NETWORK = FAULT_NETWORK
+    FAULT_TAMPER = FAULT_TAMPER
 
     def __init__(self, outputs=(), overdue_s=DEFAULT_OVERDUE_S):
         self.outputs = list(outputs)
@@ -195,6 +206,12 @@ class LedStatus:
         for i, pattern in enumerate((green, red, amber)):
             on, period = pattern
             self._write(i, 1 if ms % period < on else 0)
+
+    def off(self):
+        """All LEDs off until the next show() (before deep sleep)."""
+        self.state = None
+        for i in range(3):
+            self._write(i, 0)
 
     def _write(self, i, level):
         pin = self.pins[i]

@@ -405,8 +405,8 @@ def _summary_text(data: dict[str, Any], sm: dict[str, Any]) -> str:
         % (h["supercap_fitted_F"], h["supercap_ride_through_s"]),
         "",
         "Peaks are transmit peaks (Wi-Fi 802.11b, LTE-M 23 dBm), not averages.",
-        "Parked (deep sleep) is the design target: today's firmware does not",
-        "sleep yet (hardware/BOM.md, power).",
+        "Parked: the firmware sleeps when the ignition has been off for",
+        "power.ignition_off_s; awake, a unit whose KL15 is not wired.",
     ]
     return "\n".join(lines)
 

@@ -73,7 +73,7 @@ ROUTES: dict[str, Route] = {
     "i2c.main.sda": Route("left", "se", "SDA (pin 5)", "i2c", "both"),
     "i2c.main.scl": Route("left", "se", "SCL (pin 6)", "i2c", "out"),
     "gpio.power_fail": Route("left", "pfo", "PFO", "in", "in", "low = input lost"),
-    "gpio.ignition_sense": Route("left", "ign", "divider tap", "in", "in", "high = KL15 on"),
+    "gpio.ignition_sense": Route("left", "ign", "Q4 drain", "in", "in", "low = KL15 on"),
     "gpio.button": Route("left", "button", "contact", "in", "in", "low = pressed"),
     "uart.modem.tx": Route("right", "modem", "A1", "uart", "out"),
     "uart.modem.rx": Route("right", "modem", "A2", "uart", "in"),
@@ -104,9 +104,9 @@ PARTS: dict[str, dict[str, Any]] = {
         "power": "10 kΩ pull-up to +3V3",
     },
     "ign": {
-        "ref": "R1/R2",
-        "title": ["ignition sense:", "KL15 → 100 kΩ / 47 kΩ"],
-        "power": "D2 BAT54S clamp, C3 100 nF",
+        "ref": "Q4, R1–R3",
+        "title": ["ignition: KL15 → 100 kΩ /", "47 kΩ → BSS138 gate"],
+        "power": "R3 100 kΩ to +3V3; D2, C3 at gate",
     },
     "button": {
         "ref": "SW2",
@@ -317,7 +317,7 @@ def _power_chain(svg: Svg) -> None:
     svg.text(last_x, y + h / 2 + 12, "U1, U2, U3, U5 A side,", 12, fill=red)
     svg.text(last_x, y + h / 2 + 28, "pull-ups, LEDs, BZ1", 12, fill=red)
     # KL15 goes to the ignition divider (drawn at the ESP32's left); the TVS is a shunt.
-    svg.text(20, y + h + 22, "KL15 (ignition) → R1/R2 divider → GPIO34", 12, fill=red)
+    svg.text(20, y + h + 22, "KL15 (ignition) → R1/R2 → Q4 → GPIO34", 12, fill=red)
     svg.text(300, y + h + 22, "D1: from the fused input to GND (a shunt)", 11, fill="#555555")
     svg.text(
         905,

@@ -71,8 +71,9 @@ class Modem:
     def command(self, cmd, wait_ms=CMD_WAIT_MS):
         """Send ``cmd`` (bytes, no CR); returns (final result code or None on time-out, the
         lines before it). ``+CME ERROR: n`` counts as a final result."""
-        while self.uart.read():  # stale output (URCs, an earlier reply)
-            pass
+        for _ in range(8):  # drop stale output (URCs, an earlier reply)
+            if not self.uart.read():
+                break
         self.uart.write(cmd + b"\r")
         buf = b""
         lines = []
@@ -89,9 +90,9 @@ class Modem:
                     if line in FINAL or line.startswith(b"+CME ERROR"):
                         return line, lines
                     lines.append(line)
-            elif self._elapsed(t0) >= wait_ms:
+            if self._elapsed(t0) >= wait_ms:  # even while URCs keep arriving
                 return None, lines
-            else:
+            if not data:
                 self._wait(20)
 
     def _fail(self, code, detail="", service=False):
@@ -212,10 +213,13 @@ class Modem:
         except OSError:
             pass
         # PPP's end hands the UART back to the AT interpreter ("NO CARRIER"); if the modem
-        # still holds the call, the escape sequence needs a second of silence either side.
+        # still holds the call, the escape sequence (a second of silence either side) does.
+        # The CR then ends the line, so that a "+++" the AT interpreter got is not the start
+        # of the next command.
         self._wait(1000)
         self.uart.write(b"+++")
         self._wait(1000)
+        self.uart.write(b"\r")
 
     def down(self):
         """End PPP and switch the modem off (it is powered up again at the next sync)."""

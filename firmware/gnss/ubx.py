@@ -169,9 +169,10 @@ def send(port, msg, clock, wait_ms):
             got = scan.feed(data)
             if got is not None:
                 return got
-        elif clock.ticks_diff(clock.ticks_ms(), t0) >= wait_ms:
+        # NMEA keeps arriving from a receiver that ignores the message: time out regardless.
+        if clock.ticks_diff(clock.ticks_ms(), t0) >= wait_ms:
             return None
-        else:
+        if not data:
             clock.sleep_ms(20)
 
 

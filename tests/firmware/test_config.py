@@ -29,6 +29,7 @@ def test_minimal_config_gets_defaults():
     assert c.period_s is None and c.retention_days == 90
     assert c.chain_next_seq == 0 and c.chain_prev_hash == bytes(32)
     assert c.network_kind == "none" and c.gnss_baud == 9600
+    assert c.network_timeout_s == 30 and c.gnss_configure is True and c.ignition_off_s == 5
 
 
 def test_example_file_in_the_repo_is_valid():
@@ -48,6 +49,23 @@ def test_each_bad_field_is_named():
     assert "config.network.kind" in err(base(network={"kind": "carrier-pigeon"}))
     assert "config.network.ssid" in err(base(network={"kind": "wifi"}))
     assert "config.colour" in err(base(colour="red"))
+    assert "config.network.timeout_s" in err(base(network={"kind": "none", "timeout_s": 1}))
+    assert "config.gnss.configure" in err(base(gnss={"configure": 1}))
+    assert "config.power.ignition_off_s" in err(base(power={"ignition_off_s": 0}))
+    assert "config.power" in err(base(power=5))
+    assert "config.power.ignition" in err(base(power={"ignition": "inverted"}))
+
+
+def test_network_and_power_settings():
+    modem = config.Config(base(network={"kind": "modem", "apn": "iot.example", "uart": 1}))
+    assert modem.network_timeout_s == 120 and modem.modem_apn == "iot.example"
+    wifi = config.Config(base(network={"kind": "wifi", "ssid": "a", "password": "b",
+                                       "timeout_s": 45}))  # fmt: skip
+    assert wifi.network_timeout_s == 45
+    c = config.Config(base(gnss={"configure": False, "baud": 38400}, power={"ignition_off_s": 30}))
+    assert c.gnss_configure is False and c.gnss_baud == 38400 and c.ignition_off_s == 30
+    assert c.ignition == "low"
+    assert config.Config(base(power={"ignition": "none"})).ignition == "none"
 
 
 def test_missing_field_is_named():

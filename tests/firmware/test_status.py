@@ -6,6 +6,7 @@ Runs under CPython (pytest) and the MicroPython unix port (tests/contract/mp_run
 import io
 
 from firmware import status as st
+from firmware.board import buzzer as bz
 from tests.firmware.uplink_fixtures import DEC_2026
 
 
@@ -140,8 +141,90 @@ def test_fault_names_cover_every_bit():
     every = 0
     for bit, _ in st.FAULT_NAMES:
         every |= bit
-    assert len(st.fault_names(every)) == 6
+    assert len(st.fault_names(every)) == 8
     assert st.fault_names(st.FAULT_TIME_UNKNOWN | st.FAULT_RECEIPT_INVALID) == [
         "time-unknown",
         "receipt-invalid",
     ]
+
+
+def test_tamper_and_network_faults_show_red_and_by_name():
+    out = io.StringIO()
+    s = st.Status([st.TextStatus(out)])
+    s.set_fix(True)
+    s.set_fault(st.FAULT_TAMPER)
+    s.set_fault(st.FAULT_NETWORK)
+    assert s.state() == st.STATE_FAULT
+    assert out.getvalue().split("\n")[-2].endswith("faults=network,tamper")
+
+
+def _beeps(levels):
+    """Number of beeps (rising edges) in a list of written levels."""
+    n = 0
+    prev = 0
+    for v in levels:
+        if v and not prev:
+            n += 1
+        prev = v
+    return n
+
+
+def _play(buzzer, start, stop, step=10):
+    for ms in range(start, stop, step):
+        buzzer.tick(ms)
+
+
+def test_the_buzzer_beeps_three_times_when_a_fault_begins_and_then_stays_quiet():
+    pin = Pin()
+    buzzer = bz.BuzzerStatus(pin)
+    s = st.Status([buzzer])
+    s.set_fix(True)
+    _play(buzzer, 0, 2000)
+    assert _beeps(pin.levels) == 0
+    s.set_fault(st.FAULT_NETWORK)
+    _play(buzzer, 2000, 60000)
+    assert _beeps(pin.levels) == 3 and pin.level == 0
+    s.set_fault(st.FAULT_NETWORK)  # no change: no new burst
+    s.set_fix(False)  # changes nothing the buzzer shows (still "fault")
+    _play(buzzer, 60000, 70000)
+    assert _beeps(pin.levels) == 3
+    s.set_fault(st.FAULT_TAMPER)  # a further fault: a new burst
+    _play(buzzer, 70000, 80000)
+    assert _beeps(pin.levels) == 6
+    # each beep is short
+    s2 = st.Status([bz.BuzzerStatus(Pin())])
+    s2.set_fault(st.FAULT_LEDGER)
+    b = s2.outputs[0]
+    on = [ms for ms in range(0, 2000) if (b.tick(ms) or b._level)]
+    assert len(on) == 3 * bz.BEEP_MS
+
+
+def test_a_waiting_dispute_beeps_twice_and_again_every_ten_minutes():
+    pin = Pin()
+    buzzer = bz.BuzzerStatus(pin)
+    s = st.Status([buzzer])
+    s.set_fix(True)
+    s.set_disputes_waiting(1)
+    _play(buzzer, 0, 599000, 50)
+    assert _beeps(pin.levels) == 2
+    _play(buzzer, 600000, 601000, 50)
+    assert _beeps(pin.levels) == 4
+    s.set_disputes_waiting(0)  # answered: quiet
+    _play(buzzer, 601000, 1300000, 500)
+    assert _beeps(pin.levels) == 4 and pin.level == 0
+
+
+def test_outputs_go_dark_for_deep_sleep():
+    green, red, amber, beeper = Pin(), Pin(), Pin(), Pin()
+    leds = st.LedStatus(green, red, amber)
+    buzzer = bz.BuzzerStatus(beeper)
+    s = st.Status([leds, buzzer])
+    s.set_fault(st.FAULT_TAMPER)
+    leds.tick(0)
+    buzzer.tick(0)
+    assert red.level == 1 and beeper.level == 1
+    leds.off()
+    buzzer.off()
+    leds.tick(10)
+    buzzer.tick(10)
+    assert (green.level, red.level, amber.level, beeper.level) == (0, 0, 0, 0)
