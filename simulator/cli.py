@@ -5,6 +5,14 @@
     python -m simulator fleet --preset demo --out out/fleet
     python -m simulator fleet --vehicles 40 --days 28 --period week --workers 2 --seed 5
     python -m simulator report out/fleet/results.json --out out/fleet/report
+    python -m simulator report out/a/results.json out/b/results.json --out out/ab-report
+
+A long campaign runs as chunks, one fleet run per seed, reported together (simulator.campaign):
+
+    for s in 2026 2027 2028 2029 2030; do
+        python -m simulator fleet --preset long --seed $s --vehicles 100 --out var/long/chunk-$s
+    done
+    python -m simulator report var/long/chunk-20*/results.json --out var/long/report
 
 Every run is reproducible from its seed (trips, receiver noise, cameras, cheats and the OBUs'
 randomness); only the backend's challenge ids and audit indices come from its own CSPRNG.
@@ -28,6 +36,7 @@ from rich.table import Table
 
 from protocol import envelopes, p256, timeutil
 from simulator import cheats, gnss, nmea_out, presets
+from simulator.campaign import ChunkError, load_union
 from simulator.cheats import CheatApp, CheatSpec
 from simulator.fleet import FleetConfig, RunResult, run_fleet
 from simulator.network import Environment, default_network, default_policy, local_to_utc
@@ -259,12 +268,30 @@ def _report(result: RunResult, out: Path) -> None:
 
 @app.command("report")
 def report_cmd(
-    results: Annotated[Path, typer.Argument(help="results.json of a fleet run")],
-    out: Annotated[Path | None, typer.Option(help="default: <results dir>/report")] = None,
+    results: Annotated[
+        list[Path], typer.Argument(help="results.json of a fleet run, or of several (chunks)")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="default: <results dir>/report (one run only)")
+    ] = None,
 ) -> None:
-    """Write the report of a saved fleet run."""
-    result = RunResult.load(results)
-    _report(result, out if out is not None else results.parent / "report")
+    """Write the report of a saved fleet run, or one report over several runs (a campaign in
+    chunks: same configuration, different seeds; see simulator.campaign)."""
+    if out is None:
+        if len(results) > 1:
+            raise typer.BadParameter("give --out for a report over several runs")
+        out = results[0].parent / "report"
+    try:
+        result = load_union(results)
+    except ChunkError as e:
+        raise typer.BadParameter(str(e)) from None
+    if result.chunks:
+        console.print(
+            f"{len(result.chunks)} runs (seeds "
+            + ", ".join(str(c["seed"]) for c in result.chunks)
+            + f"): {result.config['vehicles']} vehicles"
+        )
+    _report(result, out)
 
 
 def main() -> None:

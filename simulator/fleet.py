@@ -16,10 +16,18 @@ The coordinator owns the backend (simulator.backend, on a :class:`SimClock`) and
 (in this process, or one process each with ``workers`` > 1). Time advances in slices of
 ``slice_s``: all trips ending in the slice are run (shards in parallel) with the backend clock
 at the slice's middle — within the ±300 s a signed OBU request is allowed — then the cameras'
-sightings are posted (auditor) with the clock at the slice's end. Every ``job_every_s`` of
-simulated time with new statements in, the auditor runs the sightings job and requests random
-audits. After the last period ends, every unit wakes up (parked, a few fixes) three times an hour
-apart so that it seals and uploads its last statement and answers what that brings.
+sightings of the slice are posted (auditor): while the shards already run the next slice, the
+clock past every one of their instants, or, when an auditor job is due first, before it with
+the clock at the slice's end. Every ``job_every_s`` of simulated time with new statements in,
+the auditor runs the sightings job and requests random audits (shards idle: the next slice's
+syncs see what the job decided). Shard processes spend what they would wait at these
+barriers driving their vehicles' next trips ahead — steps 1, 2 and 4, which involve no
+backend, one trip per vehicle so that each unit still sees its feeds and syncs in the same
+order — and the trip's sync (step 3) waits for its slice: the backend gets the same requests
+at the same simulated times, the run's results do not depend on the number of shards.
+``Timing.busy_s`` / ``capacity_s`` measure how busy the shards were. After the last period
+ends, every unit wakes up (parked, a few fixes) three times an hour apart so that it seals
+and uploads its last statement and answers what that brings.
 
 What the backend decides is read back through its API at the end: statements, challenges and
 their outcomes, sightings; the simulator's own books (ground truth, cheat windows, what each
@@ -60,7 +68,7 @@ from simulator.obu import (
     sealed_statements,
     statement_of,
 )
-from simulator.trips import Commuter, Trip, commute_trips, straight_trip, true_fee
+from simulator.trips import Commuter, Trip, commute_trips, straight_trip, trip_truth
 
 _SKY = (Environment.OPEN, Environment.SUBURBAN, Environment.URBAN)  # places with a GNSS fix
 MOVING_MMPS = 500  # the odometer's stationary threshold: slower counts as standing
@@ -362,13 +370,21 @@ class VehicleTotals:
 
 @dataclass
 class Timing:
-    """Wall seconds by firmware mode: trip generation + GNSS + NMEA ("gen") and the firmware
-    feed ("firmware"), with the simulated driving hours they covered."""
+    """Wall seconds by firmware mode: trip generation + GNSS + NMEA + the books ("gen"), the
+    firmware feed ("firmware") and the syncs, with the simulated driving hours they covered.
+
+    ``busy_s``: the shards' wall seconds inside their work (driving and wake-ups);
+    ``capacity_s``: shard processes × the wall seconds of the run's event loop. Their ratio
+    is how busy the shards were; the rest they waited at slice barriers (for the slowest
+    shard, or for the coordinator's jobs)."""
 
     gen_s: dict[str, float] = field(default_factory=dict)
     firmware_s: dict[str, float] = field(default_factory=dict)
     sync_s: dict[str, float] = field(default_factory=dict)
     hours: dict[str, float] = field(default_factory=dict)
+    busy_s: float = 0.0
+    capacity_s: float = 0.0
+    ahead: int = 0  # trips driven ahead of their slice (shard processes, while waiting)
 
     def add(self, mode: str, gen: float, fw: float, sync: float, hours: float) -> None:
         for d, v in ((self.gen_s, gen), (self.firmware_s, fw), (self.sync_s, sync)):
@@ -384,6 +400,9 @@ class Timing:
                 other.sync_s.get(mode, 0.0),
                 other.hours[mode],
             )
+        self.busy_s += other.busy_s
+        self.capacity_s += other.capacity_s
+        self.ahead += other.ahead
 
 
 @dataclass
@@ -429,6 +448,9 @@ class RunResult:
     timing: Timing
     backend: dict[str, Any]
     wall_s: float
+    # A union of several runs (simulator.campaign): per run its seed, first vehicle index,
+    # size, counts, wall time and backend figures. Empty for a single run.
+    chunks: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -458,6 +480,7 @@ class RunResult:
             timing=Timing(**d["timing"]),
             backend=d["backend"],
             wall_s=d["wall_s"],
+            chunks=d.get("chunks", []),  # results saved before chunked runs have none
         )
 
     @property
@@ -518,6 +541,17 @@ def _covered(spans: list[tuple[int, int]], t: int) -> bool:
     return any(a <= t <= b for a, b in spans)
 
 
+@dataclass
+class _Driven:
+    """A trip through the unit, not yet synced: its books and the wall seconds it took."""
+
+    end_t: int
+    duration_s: float
+    out: StepResult  # its TripRow and SightingRows
+    gen_s: float
+    firmware_s: float
+
+
 class VehicleSim:
     """One vehicle and its OBU inside a shard (module docstring, steps 1–4)."""
 
@@ -563,10 +597,13 @@ class VehicleSim:
         self.uplink: dict[str, list[int]] = {}
         self.track_trips = track_trips
         self.tracks: list[list[tuple[float, float]]] = []
+        self.gen_pending_s = 0.0  # generating trips not yet driven (counted with the next one)
+        self.driven: _Driven | None = None  # the next trip, driven ahead of its slice
 
     # --- trips ---------------------------------------------------------------------------------
     def _fill(self) -> None:
         while not self.queue and self.day < self.end_day:
+            t0 = time.perf_counter()
             y, m, d = timeutil.civil_from_days(self.day)
             day_trips = commute_trips(
                 f"{self.spec.seed}/{self.day}",
@@ -585,8 +622,11 @@ class VehicleSim:
                     break
                 self.queue.append(t)
                 self.last_end = t.end_t
+            self.gen_pending_s += time.perf_counter() - t0
 
     def next_end(self) -> int | None:
+        if self.driven is not None:
+            return self.driven.end_t
         self._fill()
         return self.queue[0].end_t if self.queue else None
 
@@ -617,8 +657,40 @@ class VehicleSim:
         return chunks, window
 
     def run_trip(self, out: StepResult) -> None:
-        trip = self.queue.popleft()
+        """The next trip (driven now, or ahead by :meth:`drive_ahead`), then a sync if due."""
+        driven = self.driven if self.driven is not None else self._drive(self.queue.popleft())
+        self.driven = None
+        out.trips += driven.out.trips
+        out.sightings += driven.out.sightings
+        t3 = time.perf_counter()
+        synced = self.last_sync
+        if (
+            synced is None
+            or driven.end_t - synced >= self.cfg.sync_every_s
+            or self.cfg.period_of(driven.end_t) != self.cfg.period_of(synced)
+        ):
+            self.sync(driven.end_t, out)
+        t4 = time.perf_counter()
+        out.timing.add(
+            self.spec.mode, driven.gen_s, driven.firmware_s, t4 - t3, driven.duration_s / 3600
+        )
+
+    def drive_ahead(self) -> bool:
+        """Drive the next trip now, before its slice: everything but the sync, which has no
+        part in it (steps 1, 2 and 4 of the module docstring touch no backend) and waits for
+        the trip's slice in :meth:`run_trip`. At most one trip ahead, so the unit sees its
+        feeds and syncs in the same order either way. False if there is none to drive."""
+        if self.driven is not None:
+            return False
+        self._fill()
+        if not self.queue:
+            return False
+        self.driven = self._drive(self.queue.popleft())
+        return True
+
+    def _drive(self, trip: Trip) -> _Driven:
         spec = self.spec
+        out = StepResult()
         t0 = time.perf_counter()
         eps = list(gnss.epochs(trip, self.gnss_cfg, f"{spec.seed}/{trip.trip_id}"))
         chunks, window = self._plan(trip, eps)
@@ -656,15 +728,9 @@ class VehicleSim:
         if len(self.tracks) < self.track_trips:
             self.tracks.append([(s.lat_e7 / 1e7, s.lon_e7 / 1e7) for s in trip.samples[::5]])
         t3 = time.perf_counter()
-        synced = self.last_sync
-        if (
-            synced is None
-            or trip.end_t - synced >= self.cfg.sync_every_s
-            or self.cfg.period_of(trip.end_t) != self.cfg.period_of(synced)
-        ):
-            self.sync(trip.end_t, out)
-        t4 = time.perf_counter()
-        out.timing.add(spec.mode, (t1 - t0) + (t3 - t2), t2 - t1, t4 - t3, trip.duration_s / 3600)
+        gen = (t1 - t0) + (t3 - t2) + self.gen_pending_s
+        self.gen_pending_s = 0.0
+        return _Driven(trip.end_t, trip.duration_s, out, gen, t2 - t1)
 
     def _trip_row(
         self,
@@ -673,13 +739,11 @@ class VehicleSim:
         negative: int,
         window: tuple[int, int] | None,
     ) -> TripRow:
-        policy = self.world.policy
-        vc = self.spec.vehicle_class
-        by_env = trip.dist_um_by_env()
+        truth = trip_truth(trip, self.world.policy, self.spec.vehicle_class)
+        by_env = truth.dist_um_by_env
         true_um = sum(by_env.values())
         visible_um = true_um - by_env.get(Environment.GARAGE, 0)
-        visible = [s for s in trip.samples if s.env != Environment.GARAGE]
-        visible_fee = true_fee(visible, policy, vc).total_micro if visible else 0
+        visible_fee = truth.visible_fee.total_micro if truth.visible_fee is not None else 0
         committed = [r for r in records if r.action != cheats.DROP_SEGMENTS and not r.gap_event]
         spans = _intervals(records)
         moving: dict[str, int] = {}
@@ -708,7 +772,7 @@ class VehicleSim:
             true_dist_m=true_um / 1e6,
             visible_dist_m=visible_um / 1e6,
             charged_dist_m=sum(r.dist_m for r in committed),
-            true_fee=trip.true_fee(policy).total_micro,
+            true_fee=truth.fee.total_micro,
             visible_fee=visible_fee,
             charged_fee=sum(r.price for r in committed) - negative,
             segments=len(committed),
@@ -831,6 +895,8 @@ class VehicleSim:
 
     def wake(self, t: int, out: StepResult) -> None:
         """Parked, engine on for a few seconds at ``t``: a fix, then a sync."""
+        if self.driven is not None:
+            raise FleetError(f"vehicle {self.spec.index}: a wake-up before its last trip's sync")
         lat, lon = self.park
         trip = straight_trip(lat, lon, t, 8, speed_mmps=0, trip_id=f"wake-{t}")
         data = nmea_out.to_bytes(gnss.epochs(trip, gnss.GnssConfig.good(), f"{self.spec.seed}/{t}"))
@@ -883,6 +949,8 @@ class Shard:
     def __init__(self, init: ShardInit) -> None:
         cfg = FleetConfig.from_json(init.cfg)
         self.world = World.build(cfg)
+        self.ahead_s = 0.0  # wall seconds (and trips) driven ahead since the last advance
+        self.ahead_n = 0
         self.vehicles = []
         for d in init.specs:
             spec = VehicleSpec.from_json(d)
@@ -898,17 +966,38 @@ class Shard:
         return min(times) if times else None
 
     def advance(self, until: int) -> StepResult:
+        t0 = time.perf_counter()
         out = StepResult()
         for v in self.vehicles:
             while (t := v.next_end()) is not None and t < until:
                 v.run_trip(out)
         out.next_time = self.next_time()
+        out.timing.busy_s += time.perf_counter() - t0 + self.ahead_s
+        out.timing.ahead += self.ahead_n
+        self.ahead_s = 0.0
+        self.ahead_n = 0
         return out
 
+    def drive_ahead(self) -> bool:
+        """Drive the trip due soonest among the vehicles with none driven ahead (see
+        VehicleSim.drive_ahead); False when every vehicle has one or has no trips left."""
+        t0 = time.perf_counter()
+        best: tuple[int, VehicleSim] | None = None
+        for v in self.vehicles:
+            if v.driven is None and (t := v.next_end()) is not None:
+                if best is None or t < best[0]:
+                    best = (t, v)
+        done = best is not None and best[1].drive_ahead()
+        self.ahead_s += time.perf_counter() - t0
+        self.ahead_n += done
+        return done
+
     def wake(self, t: int) -> StepResult:
+        t0 = time.perf_counter()
         out = StepResult()
         for v in self.vehicles:
             v.wake(t, out)
+        out.timing.busy_s += time.perf_counter() - t0
         return out
 
     def finish(self) -> tuple[list[StatementRow], list[VehicleTotals], dict[int, Any]]:
@@ -936,10 +1025,21 @@ def _shard_main(conn: Any, init: ShardInit) -> None:
     except Exception:  # noqa: BLE001 - sent to the coordinator, which raises FleetError
         conn.send(_Failure(traceback.format_exc()))
         return
+    failed: str | None = None
     while True:
+        # While the coordinator posts sightings, runs the auditor's jobs or waits for the
+        # other shards, drive the units' next trips (they need no backend; their syncs wait).
+        try:
+            while failed is None and not conn.poll() and shard.drive_ahead():
+                pass
+        except Exception:  # noqa: BLE001 - reported as the answer to the next command
+            failed = traceback.format_exc()
         try:
             cmd, args = conn.recv()
         except EOFError:
+            return
+        if failed is not None:
+            conn.send(_Failure(failed))
             return
         try:
             conn.send(getattr(shard, cmd)(*args))
@@ -1054,8 +1154,10 @@ class Fleet:
                     self.track_trips,
                 )
                 shards.append(_ShardHandle(init, process=n_workers > 1))
+            t_loop = time.perf_counter()
             self._drive(client, shards, [s.first_time for s in shards], progress)
             self._wind_down(client, shards, progress)
+            self.step.timing.capacity_s += len(shards) * (time.perf_counter() - t_loop)
             finished = _call_all(shards, "finish")
             result = self._collect(client, server, world, ids, finished)
         finally:

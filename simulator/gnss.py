@@ -60,13 +60,18 @@ class GaussMarkov:
         self.tau_s = tau_s
         self.rng = rng
         self.value = rng.gauss(0.0, sigma) if sigma > 0 else 0.0
+        self._memo = (math.nan, math.nan, 0.0, 0.0)  # (dt, τ, φ, sqrt(1 − φ²)) of the last step
 
     def step(self, dt_s: float) -> float:
         """Advance by ``dt_s`` seconds and return the new value."""
         if self.sigma <= 0:
             return 0.0
-        phi = math.exp(-dt_s / self.tau_s)
-        self.value = phi * self.value + math.sqrt(1.0 - phi * phi) * self.rng.gauss(0.0, self.sigma)
+        dt, tau, phi, kick = self._memo
+        if dt_s != dt or self.tau_s != tau:  # steps are regular: compute φ once
+            phi = math.exp(-dt_s / self.tau_s)
+            kick = math.sqrt(1.0 - phi * phi)
+            self._memo = (dt_s, self.tau_s, phi, kick)
+        self.value = phi * self.value + kick * self.rng.gauss(0.0, self.sigma)
         return self.value
 
 
@@ -194,13 +199,18 @@ def hdop_for(sats: int) -> float:
     return 2.6 / math.sqrt(max(0.5, sats - 3.5))
 
 
+# Per satellite count, computed once: the HDOP and the PRNs used (an epoch's are shared).
+_HDOP = [hdop_for(n) for n in range(len(_SKY) + 1)]
+_PRNS = [tuple(sorted(_SKY[:n])) for n in range(len(_SKY) + 1)]
+
+
 def _truth_at(samples: Sequence[Sample], time_ms: int, j: int) -> tuple[Sample, int]:
     """Truth at ``time_ms`` (linear between samples); also the index to start from next."""
     n = len(samples)
-    while j + 1 < n and samples[j + 1].time_ms <= time_ms:
+    while j + 1 < n and samples[j + 1].t * 1000 + samples[j + 1].t_ms <= time_ms:
         j += 1
     a = samples[j]
-    if a.time_ms == time_ms or j + 1 >= n:
+    if a.t * 1000 + a.t_ms == time_ms or j + 1 >= n:
         return a, j
     b = samples[j + 1]
     f = (time_ms - a.time_ms) / (b.time_ms - a.time_ms)
@@ -311,7 +321,9 @@ def epochs(trip: Trip, config: GnssConfig | None = None, seed: Seed = 0) -> Iter
         elif rng.random() < 0.05 * dt:
             sats = min(hi, max(lo, sats + rng.choice((-1, 1))))
         env_prev = truth.env
-        hdop = hdop_for(sats) * (1.0 + rng.uniform(-0.04, 0.04))
+        hdop = (_HDOP[sats] if sats < len(_HDOP) else hdop_for(sats)) * (
+            1.0 + rng.uniform(-0.04, 0.04)
+        )
         pdop = hdop * 1.7
         vdop = math.sqrt(pdop * pdop - hdop * hdop)
 
@@ -362,7 +374,7 @@ def epochs(trip: Trip, config: GnssConfig | None = None, seed: Seed = 0) -> Iter
             round(hdop * 100.0),
             round(pdop * 100.0),
             round(vdop * 100.0),
-            tuple(sorted(_SKY[:sats])),
+            _PRNS[sats] if sats < len(_PRNS) else _PRNS[-1],
             truth.env,
             truth.lat_e7,
             truth.lon_e7,

@@ -551,6 +551,7 @@ class Summary:
     ingest_refusals: dict[str, int]  # "<kind> <code>" -> count
     missing_statements: dict[str, int]  # group -> vehicle-periods without a statement
     wall_s: float
+    shard_busy: float = math.nan  # share of the shards' time spent working (Timing)
 
 
 def speed(result: RunResult) -> dict[str, dict[str, float]]:
@@ -567,6 +568,13 @@ def speed(result: RunResult) -> dict[str, dict[str, float]]:
             "vh_per_s_pipeline": hours / total if total else math.nan,
         }
     return out
+
+
+def shard_busy(result: RunResult) -> float:
+    """Busy share of the shard processes over the event loop (NaN for results without it)."""
+    t = result.timing
+    capacity = getattr(t, "capacity_s", 0.0)  # a Timing from before the field existed
+    return getattr(t, "busy_s", 0.0) / capacity if capacity else math.nan
 
 
 def summarize(result: RunResult) -> Summary:
@@ -607,4 +615,5 @@ def summarize(result: RunResult) -> Summary:
         ingest_refusals=dict(refusals),
         missing_statements=dict(Counter(vp.group for vp in vps if not vp.statement)),
         wall_s=result.wall_s,
+        shard_busy=shard_busy(result),
     )

@@ -85,20 +85,28 @@ class LocalFrame:
         self._east = (-sl, cl, 0.0)
         self._north = (-sp * cl, -sp * sl, cp)
         self._up = (cp * cl, cp * sl, sp)
+        u = self._up
+        self._qa = (u[0] * u[0] + u[1] * u[1]) / (_A * _A) + u[2] * u[2] / (_A * _A * (1.0 - _E2))
 
     def to_deg(self, x_m: float, y_m: float) -> tuple[float, float]:
         """(lat°, lon°) of the frame point (x east, y north) in metres."""
-        o, e, nn, u = self._origin, self._east, self._north, self._up
-        p = [o[i] + x_m * e[i] + y_m * nn[i] for i in range(3)]
+        # Written out per coordinate (every sample of every trip comes through here); the
+        # arithmetic is the vector form's, operation for operation.
+        (o0, o1, o2), (e0, e1, e2), (n0, n1, n2) = self._origin, self._east, self._north
+        u0, u1, u2 = self._up
+        p0 = o0 + x_m * e0 + y_m * n0
+        p1 = o1 + x_m * e1 + y_m * n1
+        p2 = o2 + x_m * e2 + y_m * n2
         # On the ellipsoid: (X² + Y²)/a² + Z²/b² = 1 with P + t·U; solve for the small root t.
-        b2 = _A * _A * (1.0 - _E2)
-        qa = (u[0] * u[0] + u[1] * u[1]) / (_A * _A) + u[2] * u[2] / b2
-        qb = 2.0 * ((p[0] * u[0] + p[1] * u[1]) / (_A * _A) + p[2] * u[2] / b2)
-        qc = (p[0] * p[0] + p[1] * p[1]) / (_A * _A) + p[2] * p[2] / b2 - 1.0
+        aa = _A * _A
+        b2 = aa * (1.0 - _E2)
+        qa = self._qa
+        qb = 2.0 * ((p0 * u0 + p1 * u1) / aa + p2 * u2 / b2)
+        qc = (p0 * p0 + p1 * p1) / aa + p2 * p2 / b2 - 1.0
         # Stable form of the root nearest zero: t = 2c / (−b − sqrt(b² − 4ac)) for b > 0.
         disc = math.sqrt(qb * qb - 4.0 * qa * qc)
         t = (2.0 * qc) / (-qb - disc) if qb >= 0 else (2.0 * qc) / (-qb + disc)
-        gx, gy, gz = (p[i] + t * u[i] for i in range(3))
+        gx, gy, gz = p0 + t * u0, p1 + t * u1, p2 + t * u2
         # A point on the surface: tan φ = Z / ((1 − e²)·sqrt(X² + Y²)).
         lat = math.atan2(gz, (1.0 - _E2) * math.hypot(gx, gy))
         return (math.degrees(lat), math.degrees(math.atan2(gy, gx)))

@@ -22,6 +22,7 @@ and date fields are empty too. With ``no_fix="silent"`` such epochs produce no b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -51,9 +52,14 @@ class NmeaConfig:
 
 def checksum(body: bytes) -> int:
     """NMEA checksum: XOR of every byte between ``$`` and ``*``."""
-    x = 0
-    for c in body:
-        x ^= c
+    # Fold the bytes as one big integer, halving its width each round (a handful of bigint
+    # operations instead of a Python-level loop over every byte of every sentence).
+    n = len(body)
+    x = int.from_bytes(body, "little")
+    while n > 1:
+        half = (n + 1) // 2
+        x = (x & ((1 << (8 * half)) - 1)) ^ (x >> (8 * half))
+        n = half
     return x
 
 
@@ -63,14 +69,17 @@ def sentence(body: str) -> bytes:
     return b"$" + raw + b"*%02X\r\n" % checksum(raw)
 
 
+_FIXED_FORMATS = {d: f"%s%d.%0{d}d" for d in range(1, 10)}
+
+
 def _fixed(value: int, decimals: int) -> str:
     """An integer scaled by 10**decimals as a decimal string (``-45`` , 1 → ``-4.5``)."""
     sign = "-" if value < 0 else ""
-    v = abs(value)
+    v = -value if value < 0 else value
     if decimals == 0:
         return f"{sign}{v}"
-    scale = 10**decimals
-    return f"{sign}{v // scale}.{v % scale:0{decimals}d}"
+    q, r = divmod(v, 10**decimals)
+    return _FIXED_FORMATS[decimals] % (sign, q, r)
 
 
 def format_coord(
@@ -93,12 +102,17 @@ def format_coord(
 def format_time(t: int, t_ms: int) -> str:
     """UTC time of day as ``hhmmss.ss`` (t_ms is truncated to hundredths)."""
     sod = t % 86400
-    return f"{sod // 3600:02d}{sod // 60 % 60:02d}{sod % 60:02d}.{t_ms // 10:02d}"
+    return "%02d%02d%02d.%02d" % (sod // 3600, sod // 60 % 60, sod % 60, t_ms // 10)
 
 
 def format_date(t: int) -> str:
     """UTC date as ``ddmmyy``."""
-    y, mo, d = timeutil.civil_from_days(t // 86400)
+    return _date_of_day(t // 86400)
+
+
+@functools.lru_cache(maxsize=64)
+def _date_of_day(day: int) -> str:
+    y, mo, d = timeutil.civil_from_days(day)
     return f"{d:02d}{mo:02d}{y % 100:02d}"
 
 
@@ -107,12 +121,22 @@ def knots_e3(speed_mmps: int) -> int:
     return (speed_mmps * 900 * 2 + 463) // 926
 
 
-def _prn_groups(ep: GnssEpoch, talker: str) -> list[tuple[int, ...]]:
-    gps = tuple(p for p in ep.prns if p <= 32)
-    glo = tuple(p for p in ep.prns if p > 32)
+@functools.lru_cache(maxsize=1024)
+def _gsa_heads(prns: tuple[int, ...], talker: str, fix_type: int) -> tuple[str, ...]:
+    """``{talker}GSA,A,{fix_type},{p1,…,p12},`` per GSA sentence of an epoch (cached: a
+    receiver's satellites change every few minutes, its epochs come every second)."""
     if talker == "GN":
-        return [gps[:_MAX_PRNS], glo[:_MAX_PRNS]]
-    return [ep.prns[:_MAX_PRNS]]
+        groups = [
+            tuple(p for p in prns if p <= 32)[:_MAX_PRNS],
+            tuple(p for p in prns if p > 32)[:_MAX_PRNS],
+        ]
+    else:
+        groups = [prns[:_MAX_PRNS]]
+    heads = []
+    for group in groups:
+        slots = [f"{p:02d}" for p in group] + [""] * (_MAX_PRNS - len(group))
+        heads.append(f"{talker}GSA,A,{fix_type},{','.join(slots)},")
+    return tuple(heads)
 
 
 def epoch_sentences(ep: GnssEpoch, config: NmeaConfig | None = None) -> list[bytes]:
@@ -138,20 +162,20 @@ def epoch_sentences(ep: GnssEpoch, config: NmeaConfig | None = None) -> list[byt
     speed = _fixed(knots_e3(ep.speed_mmps), 3)
     course = _fixed(ep.course_cdeg, 2) if ep.course_cdeg is not None else ""
     mode = "D" if ep.quality == 2 else "A"
+    hdop = _fixed(ep.hdop_c, 2)
     out = [
         sentence(
             f"{tk}RMC,{tm},A,{lat},{ns},{lon},{ew},{speed},{course},{format_date(ep.t)},,,{mode}"
         ),
         sentence(
             f"{tk}GGA,{tm},{lat},{ns},{lon},{ew},{ep.quality},{ep.sats:02d},"
-            f"{_fixed(ep.hdop_c, 2)},{_fixed(ep.alt_dm, 1)},M,{_fixed(cfg.geoid_sep_dm, 1)},M,,"
+            f"{hdop},{_fixed(ep.alt_dm, 1)},M,{_fixed(cfg.geoid_sep_dm, 1)},M,,"
         ),
     ]
     if cfg.gsa:
-        dops = f"{_fixed(ep.pdop_c, 2)},{_fixed(ep.hdop_c, 2)},{_fixed(ep.vdop_c, 2)}"
-        for group in _prn_groups(ep, tk):
-            slots = [f"{p:02d}" for p in group] + [""] * (_MAX_PRNS - len(group))
-            out.append(sentence(f"{tk}GSA,A,{ep.fix_type},{','.join(slots)},{dops}"))
+        dops = f"{_fixed(ep.pdop_c, 2)},{hdop},{_fixed(ep.vdop_c, 2)}"
+        for head in _gsa_heads(tuple(ep.prns), tk, ep.fix_type):
+            out.append(sentence(head + dops))
     return out
 
 

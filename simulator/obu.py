@@ -270,7 +270,6 @@ class MicroPythonObu:
         network: bool = False,
         heap: str | None = None,
         binary: str | None = None,
-        timeout_s: float = 600.0,
     ) -> None:
         self.identity = identity
         self.root = root
@@ -285,7 +284,6 @@ class MicroPythonObu:
         if network:
             cmd.append("--network")
         self._uart = root.parent / f"{root.name}.uart"
-        self.timeout_s = timeout_s
         self.console: list[str] = []
         self.proc = subprocess.Popen(
             cmd,

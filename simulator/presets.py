@@ -63,8 +63,13 @@ def demo(seed: int = 1) -> FleetConfig:
 def long(seed: int = 2026, workers: int = 2) -> FleetConfig:
     """The long run: 500 vehicles × 9 weeks (≥ 1,000 vehicle-months) with weekly periods,
     half of them cheating (every strategy × every camera density level), two under
-    MicroPython. Weekly periods keep a vehicle's open challenges under what the OBU can
-    fetch in one poll (see the report's notes on monthly periods)."""
+    MicroPython. Weekly periods were chosen when the OBU fetched all its open challenges in
+    one response body (~90 fitted); the list is paged now (SPEC §4.9), and the preset stays
+    as it is so that runs remain comparable.
+
+    The same campaign in chunks (simulator.campaign; README, "Simulator"): five runs of 100
+    vehicles with seeds 2026…2030, ``simulate fleet --preset long --seed S --vehicles 100``,
+    reported together by ``simulate report <their results.json> --out DIR``."""
     return FleetConfig(
         seed=seed,
         start=(2026, 3, 5),  # a Thursday: weekly periods start at multiples of 604800 s

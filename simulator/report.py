@@ -300,7 +300,7 @@ def plot_load(s: Summary, path: Path) -> Path:
 # --- the map -----------------------------------------------------------------------------------
 
 
-def write_map(result: RunResult, path: Path, max_mobile: int = 40) -> Path:
+def write_map(result: RunResult, path: Path, max_mobile: int = 40, max_tracked: int = 12) -> Path:
     net = default_network()
     policy = default_policy(net)
     m = folium.Map(location=[ORIGIN_LAT_DEG, ORIGIN_LON_DEG + 0.02], zoom_start=12)
@@ -339,7 +339,8 @@ def write_map(result: RunResult, path: Path, max_mobile: int = 40) -> Path:
     cam_layer.add_to(m)
     trips = folium.FeatureGroup(name="true trip paths (sample)")
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
-    for i, (vehicle, tracks) in enumerate(sorted(result.tracks.items())):
+    shown = sorted(result.tracks.items(), key=lambda kv: int(kv[0]))[:max_tracked]
+    for i, (vehicle, tracks) in enumerate(shown):
         for t in tracks:
             folium.PolyLine(
                 t, color=palette[i % len(palette)], weight=2, tooltip=f"vehicle {vehicle}"
@@ -372,16 +373,27 @@ def build_doc(result: RunResult, s: Summary, plots: dict[str, str]) -> Doc:
     cfg = result.config_obj
     specs = result.specs
     doc = Doc("quietmile fleet simulation report")
+    chunks = _chunks(result)
     groups = Counter(sp.group for sp in specs)
     modes = Counter(sp.mode for sp in specs)
+    if chunks:
+        seeds = ", ".join(str(c["seed"]) for c in chunks)
+        who = (
+            f"{len(chunks)} runs (seeds {seeds}; each its own fleet, cameras and "
+            f"backend, reported together: simulator.campaign); {cfg.vehicles} vehicles in all"
+        )
+        wall = f"Wall time {s.wall_s:.0f} s summed over the runs."
+    else:
+        who = f"Seed {cfg.seed}; {cfg.vehicles} vehicles"
+        wall = f"Wall time {s.wall_s:.0f} s."
     doc.p(
-        f"Seed {cfg.seed}; {cfg.vehicles} vehicles over {cfg.days} days from "
+        f"{who} over {cfg.days} days from "
         f"{cfg.start[0]}-{cfg.start[1]:02d}-{cfg.start[2]:02d} ({s.vehicle_months:.1f} "
         f"vehicle-months, {s.trips} trips, {s.driving_hours:.0f} h of driving); statement period "
         f"{cfg.period}. Every trip ran through the real firmware (firmware.app.App: "
         + ", ".join(f"{n} {m}" for m, n in sorted(modes.items()))
         + ") and every statement, sighting, challenge and opening through the real backend "
-        f"over HTTP ({result.backend.get('database')}). Wall time {s.wall_s:.0f} s."
+        f"over HTTP ({result.backend.get('database')}). {wall}"
     )
     doc.table(["vehicle group", "vehicles"], [[g, n] for g, n in sorted(groups.items())])
 
@@ -593,8 +605,26 @@ def build_doc(result: RunResult, s: Summary, plots: dict[str, str]) -> Doc:
     doc.p(
         f"{ld.statements} statements accepted, {ld.challenges} challenges; statement ingest "
         f"{ld.ingest_mean_ms:.1f} ms on average (backend metric); database "
-        f"{'n/a' if ld.db_bytes is None else f'{ld.db_bytes / 1e6:.1f} MB'}."
+        f"{'n/a' if ld.db_bytes is None else f'{ld.db_bytes / 1e6:.1f} MB'}"
+        + (" (all runs' databases together)." if chunks else ".")
     )
+    if chunks:
+        doc.p("Per run (each against its own backend and database):")
+        doc.table(
+            [
+                "seed",
+                "vehicles",
+                "trips",
+                "statements",
+                "challenges",
+                "backend calls",
+                "mean ms per call",
+                "ingest mean ms",
+                "database MB",
+                "wall s",
+            ],
+            [_chunk_row(c) for c in chunks],
+        )
     doc.table(
         ["simulator call", "count", "mean ms"],
         [[k, ld.calls[k], f"{ld.call_ms[k]:.1f}"] for k in sorted(ld.calls)],
@@ -609,6 +639,15 @@ def build_doc(result: RunResult, s: Summary, plots: dict[str, str]) -> Doc:
     doc.img(plots["load"], "backend load")
 
     doc.h("Simulation speed")
+    if not math.isnan(s.shard_busy):
+        workers = sorted({int(c.get("workers", cfg.workers)) for c in chunks} or {cfg.workers})
+        doc.p(
+            f"Shard processes: {' or '.join(map(str, workers))}"
+            + (" per run" if chunks else "")
+            + f", busy {share(s.shard_busy)} of the event loop's wall time (the rest waiting "
+            "at slice barriers for the slowest shard or the coordinator). Whole pipeline: "
+            "trip generation, receiver model, NMEA, the firmware, the books and the syncs."
+        )
     doc.table(
         [
             "firmware mode",
@@ -632,6 +671,35 @@ def build_doc(result: RunResult, s: Summary, plots: dict[str, str]) -> Doc:
         "and a sample of true trip paths."
     )
     return doc
+
+
+def _chunks(result: RunResult) -> list[dict[str, Any]]:
+    """The runs of a union (simulator.campaign); none for one run. (A RunResult made by an
+    older simulator.fleet, still running in a long-lived process, has no such field.)"""
+    return list(getattr(result, "chunks", None) or [])
+
+
+def _chunk_row(chunk: dict[str, Any]) -> list[Any]:
+    b = chunk["backend"]
+    calls = sum(b.get("calls", {}).values())
+    call_s = sum(b.get("call_s", {}).values())
+    m = b.get("metrics", {})
+    n_ingest = m.get("quietmile_statement_ingest_seconds_count", 0.0)
+    ingest_s = m.get("quietmile_statement_ingest_seconds_sum", 0.0)
+    ingest = 1000 * ingest_s / n_ingest if n_ingest else math.nan
+    db = b.get("db_bytes")
+    return [
+        chunk["seed"],
+        chunk["vehicles"],
+        chunk["trips"],
+        chunk["statements"],
+        chunk["challenges"],
+        calls,
+        f"{1000 * call_s / calls:.1f}" if calls else "n/a",
+        f"{ingest:.1f}",
+        "n/a" if db is None else f"{db / 1e6:.1f}",
+        f"{chunk['wall_s']:.0f}",
+    ]
 
 
 def sync_errors(result: RunResult) -> Counter[str]:
@@ -717,6 +785,7 @@ def headline(s: Summary) -> dict[str, Any]:
         "cheater_gain": s.cheater_gain,
         "ingest_refusals": s.ingest_refusals,
         "wall_s": s.wall_s,
+        "shard_busy": s.shard_busy,
     }
 
 
@@ -738,7 +807,11 @@ def write_report(result: RunResult, out_dir: Path) -> ReportPaths:
     page.write_text(doc.html(), encoding="utf-8")
     map_path = write_map(result, out_dir / "map.html")
     summary = out_dir / "summary.json"
-    summary.write_text(json.dumps(headline(s), indent=1, default=str))
+    figures = headline(s)
+    chunks = _chunks(result)
+    if chunks:
+        figures["runs"] = [{k: v for k, v in c.items() if k != "backend"} for c in chunks]
+    summary.write_text(json.dumps(figures, indent=1, default=str))
     return ReportPaths(out_dir, md, page, map_path, summary, tuple(plots.values()))
 
 

@@ -190,13 +190,40 @@ def true_fee(samples: Sequence[Sample], policy: tariff.TariffPolicy, vehicle_cla
     ``price_micro(dist_um // 10^6, rate(zone, band, class))``. Raises
     protocol.errors.NoTariffCell if a sample lies outside the policy's validity.
     """
+    steps = [0]
+    for a, b in itertools.pairwise(samples):
+        steps.append(geo.distance_um(a.lat_e7, a.lon_e7, b.lat_e7, b.lon_e7))
+    return _priced(samples, _cells(samples, policy), steps, policy, vehicle_class)
+
+
+def _cells(samples: Sequence[Sample], policy: tariff.TariffPolicy) -> list[tuple[int, int]]:
+    """``policy.cell_at`` of every sample; a position met again (a standing car) is looked up
+    once."""
+    zones: dict[tuple[int, int], int] = {}
+    out = []
+    for s in samples:
+        pos = (s.lat_e7, s.lon_e7)
+        z = zones.get(pos)
+        if z is None:
+            z = zones[pos] = policy.zone_at(s.lat_e7, s.lon_e7)
+        out.append((z, policy.band_at(s.t)))
+    return out
+
+
+def _priced(
+    samples: Sequence[Sample],
+    cells: Sequence[tuple[int, int]],
+    steps: Sequence[int],
+    policy: tariff.TariffPolicy,
+    vehicle_class: int,
+) -> TrueFee:
+    """true_fee's cut and prices, given each sample's cell and its step from the previous one."""
     runs: list[CellRun] = []
     total = 0
     cell: tuple[int, int] | None = None
     t_start = 0
     t_end = 0
     dist = 0
-    prev: Sample | None = None
 
     def close() -> None:
         nonlocal total
@@ -207,22 +234,63 @@ def true_fee(samples: Sequence[Sample], policy: tariff.TariffPolicy, vehicle_cla
         runs.append(CellRun(t_start, t_end, cell[0], cell[1], dist, dist_m, rate, price))
         total += price
 
-    for s in samples:
-        c = policy.cell_at(s.lat_e7, s.lon_e7, s.t)
-        step = 0 if prev is None else geo.distance_um(prev.lat_e7, prev.lon_e7, s.lat_e7, s.lon_e7)
+    for i, s in enumerate(samples):
+        c = cells[i]
         if cell is None:
             cell, t_start, dist = c, s.t, 0
         elif c != cell:
             close()
-            assert prev is not None
-            cell, t_start, dist = c, prev.t, step
+            cell, t_start, dist = c, samples[i - 1].t, steps[i]
         else:
-            dist += step
+            dist += steps[i]
         t_end = s.t
-        prev = s
     if cell is not None:
         close()
     return TrueFee(vehicle_class, tuple(runs), total, sum(r.dist_um for r in runs))
+
+
+@dataclass(frozen=True)
+class TripTruth:
+    """A trip's ground truth in one pass over its samples (what a fleet books per trip):
+    ``Trip.dist_um_by_env()``, ``Trip.true_fee()`` and the true fee of the *visible* samples
+    (those outside garages, where no receiver has a signal; None if there are none)."""
+
+    dist_um_by_env: dict[int, int]
+    fee: TrueFee
+    visible_fee: TrueFee | None
+
+
+def trip_truth(
+    trip: Trip, policy: tariff.TariffPolicy, vehicle_class: int | None = None
+) -> TripTruth:
+    """The same figures as the three separate calls, computing each distance and cell once."""
+    vc = trip.vehicle_class if vehicle_class is None else vehicle_class
+    samples = trip.samples
+    steps = [0]
+    by_env: dict[int, int] = {}
+    for a, b in itertools.pairwise(samples):
+        d = geo.distance_um(a.lat_e7, a.lon_e7, b.lat_e7, b.lon_e7)
+        steps.append(d)
+        by_env[b.env] = by_env.get(b.env, 0) + d
+    cells = _cells(samples, policy)
+    fee = _priced(samples, cells, steps, policy, vc)
+    garage = Environment.GARAGE
+    keep = [i for i, s in enumerate(samples) if s.env != garage]
+    if len(keep) == len(samples):
+        return TripTruth(by_env, fee, fee)
+    if not keep:
+        return TripTruth(by_env, fee, None)
+    visible = [samples[i] for i in keep]
+    vsteps = [0]
+    for j in range(1, len(keep)):
+        i = keep[j]
+        if keep[j - 1] == i - 1:
+            vsteps.append(steps[i])  # neighbours in the trip too: the same step
+        else:
+            a, b = samples[keep[j - 1]], samples[i]
+            vsteps.append(geo.distance_um(a.lat_e7, a.lon_e7, b.lat_e7, b.lon_e7))
+    vfee = _priced(visible, [cells[i] for i in keep], vsteps, policy, vc)
+    return TripTruth(by_env, fee, vfee)
 
 
 # --- synthetic trips ----------------------------------------------------------------------
@@ -264,7 +332,11 @@ class SyntheticConfig:
 
 @dataclass
 class _Path:
-    """A route as a dense polyline (≈1 m steps) with per-interval road attributes."""
+    """A route as a dense polyline (≈1 m steps) with per-interval road attributes.
+
+    Besides the geometry it holds what every trip on the route derives from it the same way
+    (plain ints and bools: synthetic_trip's loops run over every metre of the route, where
+    hashing enum members would dominate)."""
 
     x: list[float]
     y: list[float]
@@ -274,6 +346,26 @@ class _Path:
     env: list[int]
     road: list[RoadClass]
     node_at: dict[int, int]  # dense index of the stop line of route node → node id
+    road_code: list[int] = field(default_factory=list)  # _ROAD_CODE of interval k's road
+    congestible: list[bool] = field(default_factory=list)  # interval k's road in CONGESTIBLE
+    queue_at: list[int] = field(default_factory=list)  # interior points on CONGESTIBLE roads
+    heading: list[int] = field(default_factory=list)  # course of interval k, centidegrees
+    limit_mmps: list[int] = field(default_factory=list)  # int(limit × 1000), floored
+    stops: list[int] = field(default_factory=list)  # sorted(node_at)
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        self.road_code = [_ROAD_CODE[r] for r in self.road]
+        self.congestible = [r in CONGESTIBLE for r in self.road]
+        self.queue_at = [k for k in range(1, n - 1) if self.congestible[k]]
+        xs, ys = self.x, self.y
+        self.heading = [_heading_cdeg(xs[k + 1] - xs[k], ys[k + 1] - ys[k]) for k in range(n - 1)]
+        self.limit_mmps = [int(v * 1000.0) for v in self.limit]
+        self.stops = sorted(self.node_at)
+
+
+_ROAD_CODE = {r: i for i, r in enumerate(RoadClass)}
+_RING = _ROAD_CODE[RoadClass.RING]
 
 
 def _unit(dx: float, dy: float) -> tuple[float, float, float]:
@@ -382,6 +474,26 @@ def _dense_path(
     )
 
 
+# Dense paths are pure functions of (network, route, config, lateral acceleration) and read-only:
+# a commuter drives the same few routes every day, so a fleet run builds each one once.
+_PATHS: dict[tuple[int, tuple[int, ...], SyntheticConfig, float], tuple[RoadNetwork, _Path]] = {}
+_PATHS_MAX = 4096
+
+
+def _cached_dense_path(
+    net: RoadNetwork, nodes: Sequence[int], cfg: SyntheticConfig, lat_acc: float
+) -> _Path:
+    key = (id(net), tuple(nodes), cfg, lat_acc)
+    hit = _PATHS.get(key)
+    if hit is not None and hit[0] is net:
+        return hit[1]
+    if len(_PATHS) >= _PATHS_MAX:
+        _PATHS.clear()
+    path = _dense_path(net, nodes, cfg, lat_acc)
+    _PATHS[key] = (net, path)  # holding net keeps id(net) from being reused while cached
+    return path
+
+
 def _altitude_m(x: float, y: float) -> float:
     """A gentle made-up terrain (the tunnel runs under the Kempen ridge near x ≈ 7 km)."""
     ridge = 25.0 * math.exp(-(((x - 7000.0) / 900.0) ** 2))
@@ -423,31 +535,37 @@ def synthetic_trip(
         raise TripError("sample_period_ms must be a positive multiple of 10 ms")
     rng = random.Random(f"quietmile/trip/{seed}")
     nodes = net.route(origin, destination)
-    path = _dense_path(net, nodes, cfg, drv.lateral_mps2)
+    path = _cached_dense_path(net, nodes, cfg, drv.lateral_mps2)
     npts = len(path.x)
     peak = pol.band_at(depart_t) in PEAK_BANDS
 
     # Cruise caps per interval: limit × driver factor × congestion factor of the edge.
-    edge_factor: dict[RoadClass, float] = {}
-    cruise = []
-    for k in range(npts - 1):
-        f = drv.speed_factor
-        road = path.road[k]
-        if peak and road in CONGESTIBLE and path.env[k] != Environment.OPEN:
-            if road not in edge_factor:
-                edge_factor[road] = rng.uniform(*cfg.peak_speed_factor)
-            f *= edge_factor[road]
-        elif peak and road == RoadClass.RING:
-            if road not in edge_factor:
-                edge_factor[road] = rng.uniform(0.6, 0.9)
-            f *= edge_factor[road]
-        cruise.append(min(path.limit[k] * f, path.curv_cap[k]))
+    # (The loops below run over every metre of the route: they keep to locals and plain
+    # comparisons, and ``b if b < a else a`` is min(a, b) exactly, ties and NaN included.)
+    limit, curv, ds = path.limit, path.curv_cap, path.ds
+    f0 = drv.speed_factor
+    if peak:
+        edge_factor: dict[int, float] = {}
+        env, congestible, code = path.env, path.congestible, path.road_code
+        open_sky = Environment.OPEN
+        cruise = []
+        for k in range(npts - 1):
+            f = f0
+            if congestible[k] and env[k] != open_sky:
+                if code[k] not in edge_factor:
+                    edge_factor[code[k]] = rng.uniform(*cfg.peak_speed_factor)
+                f *= edge_factor[code[k]]
+            elif code[k] == _RING:
+                if _RING not in edge_factor:
+                    edge_factor[_RING] = rng.uniform(0.6, 0.9)
+                f *= edge_factor[_RING]
+            c = limit[k] * f
+            cruise.append(curv[k] if curv[k] < c else c)
+    else:
+        cruise = [cv if cv < lim * f0 else lim * f0 for lim, cv in zip(limit, curv, strict=True)]
     # A point's cap is the lower of its two intervals: speed stays under each interval's limit.
-    cap = [0.0] * npts
-    for k in range(npts):
-        left = cruise[k - 1] if k > 0 else math.inf
-        right = cruise[k] if k < npts - 1 else math.inf
-        cap[k] = min(left, right)
+    inf = [math.inf]
+    cap = [r if r < lt else lt for lt, r in zip(inf + cruise, cruise + inf, strict=True)]
 
     dwell = [0.0] * npts
     cap[0] = 0.0
@@ -465,7 +583,7 @@ def synthetic_trip(
         cap[k] = 0.0
         dwell[k] = wait
 
-    for k in sorted(path.node_at):
+    for k in path.stops:
         if k == 0 or k >= npts - 1:
             continue
         control = net.nodes[path.node_at[k]].control
@@ -479,55 +597,81 @@ def synthetic_trip(
             elif u < cfg.yield_stop_prob + cfg.yield_slow_prob:
                 cap[k] = min(cap[k], rng.uniform(*cfg.yield_slow_mps))
     rate = cfg.peak_queue_stops_per_km if peak else cfg.offpeak_queue_stops_per_km
-    for k in range(1, npts - 1):
-        if path.road[k] in CONGESTIBLE and rng.random() < rate * path.ds[k] / 1000.0:
+    random_ = rng.random
+    for k in path.queue_at:
+        if random_() < rate * ds[k] / 1000.0:
             stop_at(k, rng.uniform(*cfg.queue_wait_s))
 
     # Speed profile: braking pass backwards, acceleration pass forwards (the forward pass only
     # lowers speeds to values it can reach, which keeps every braking constraint satisfied).
+    sqrt = math.sqrt
     v = cap[:]
+    brake2 = 2.0 * drv.brake_mps2
+    nxt = v[npts - 1]
     for k in range(npts - 2, -1, -1):
-        v[k] = min(v[k], math.sqrt(v[k + 1] ** 2 + 2.0 * drv.brake_mps2 * path.ds[k]))
-    for k in range(npts - 1):
-        reach = math.sqrt(v[k] ** 2 + 2.0 * drv.accel_at(v[k]) * path.ds[k])
-        v[k + 1] = min(v[k + 1], reach)
+        r = sqrt(nxt**2 + brake2 * ds[k])
+        cur = v[k]
+        nxt = r if r < cur else cur
+        v[k] = nxt
+    if type(drv).accel_at is DriverProfile.accel_at:
+        acc0 = drv.accel_mps2  # DriverProfile.accel_at, inlined
+        cur = v[0]
+        for k in range(npts - 1):
+            g = 1.0 - cur / 45.0
+            r = sqrt(cur**2 + 2.0 * (acc0 * (g if g > 0.3 else 0.3)) * ds[k])
+            nxt = v[k + 1]
+            cur = r if r < nxt else nxt
+            v[k + 1] = cur
+    else:
+        for k in range(npts - 1):
+            reach = sqrt(v[k] ** 2 + 2.0 * drv.accel_at(v[k]) * ds[k])
+            v[k + 1] = min(v[k + 1], reach)
 
     # Timeline: arrive at point k, wait dwell[k], then cover interval k with constant
     # acceleration from v[k] to v[k+1].
     t_depart = [0.0] * npts
     t_arrive = [0.0] * npts
     t = 0.0
-    for k in range(npts):
+    for k in range(npts - 1):
         t_arrive[k] = t
         t += dwell[k]
         t_depart[k] = t
-        if k < npts - 1:
-            t += 2.0 * path.ds[k] / (v[k] + v[k + 1])
+        t += 2.0 * ds[k] / (v[k] + v[k + 1])
+    t_arrive[-1] = t
+    t += dwell[-1]
+    t_depart[-1] = t
     t_end = t
 
     period = cfg.sample_period_ms
     samples: list[Sample] = []
     k = 0
     n_samples = int(t_end * 1000.0) // period + 1
+    px, py, heading, env_of, limit_mmps = path.x, path.y, path.heading, path.env, path.limit_mmps
+    to_e7 = net.frame.to_e7
+    last = npts - 1
     for i in range(n_samples):
         tau = i * period / 1000.0
-        while k < npts - 1 and tau >= t_arrive[k + 1]:
+        while k < last and tau >= t_arrive[k + 1]:
             k += 1
-        if tau < t_depart[k] or k == npts - 1:
+        if tau < t_depart[k] or k == last:
             # standing at point k
-            x, y, speed = path.x[k], path.y[k], 0.0
-            kk = min(k, npts - 2)
+            x, y, speed = px[k], py[k], 0.0
+            kk = k if k < last - 1 else last - 1
         else:
             dt = tau - t_depart[k]
-            ds = path.ds[k]
-            acc = (v[k + 1] ** 2 - v[k] ** 2) / (2.0 * ds)
-            s = min(ds, v[k] * dt + 0.5 * acc * dt * dt)
-            speed = max(0.0, v[k] + acc * dt)
-            f = s / ds
-            x = path.x[k] + (path.x[k + 1] - path.x[k]) * f
-            y = path.y[k] + (path.y[k + 1] - path.y[k]) * f
+            dsk = ds[k]
+            acc = (v[k + 1] ** 2 - v[k] ** 2) / (2.0 * dsk)
+            s = v[k] * dt + 0.5 * acc * dt * dt
+            if dsk < s:
+                s = dsk
+            speed = v[k] + acc * dt
+            if speed < 0.0:
+                speed = 0.0
+            f = s / dsk
+            x = px[k] + (px[k + 1] - px[k]) * f
+            y = py[k] + (py[k + 1] - py[k]) * f
             kk = k
-        lat, lon = net.frame.to_e7(x, y)
+        lat, lon = to_e7(x, y)
         abs_ms = depart_t * 1000 + i * period
         samples.append(
             Sample(
@@ -537,10 +681,10 @@ def synthetic_trip(
                 lon,
                 round(_altitude_m(x, y) * 10.0),
                 round(speed * 1000.0),
-                _heading_cdeg(path.x[kk + 1] - path.x[kk], path.y[kk + 1] - path.y[kk]),
-                path.env[kk],
+                heading[kk],
+                env_of[kk],
                 # floor: the limit never rounds up past the km/h figure
-                int(path.limit[kk] * 1000.0),
+                limit_mmps[kk],
             )
         )
     return Trip(

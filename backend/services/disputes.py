@@ -3,8 +3,9 @@ open the whole period; the OBU uploads an Opening of every segment; an auditor r
 all of them and records a resolution.
 
 The OBU learns of the dispute from an authority-signed *dispute request* (content type
-``application/quietmile.dispute-request+cbor``, SPEC §2 and §8.1) over the CBOR map ``{1: dispute_id, 2: obu_id, 3: statement_seq, 4: segment_count,
-5: consent_at}``. A unit should open a whole period only against such a request *and* the
+``application/quietmile.dispute-request+cbor``, SPEC §2 and §8.1) over the CBOR map
+``{1: dispute_id, 2: obu_id, 3: statement_seq, 4: segment_count, 5: consent_at}``. A unit
+should open a whole period only against such a request *and* the
 driver's confirmation on the unit — the backend cannot prove the consent to the unit by
 itself (DESIGN §2.1). Each segment's Opening carries the dispute id as its challenge_id and is
 judged like an index challenge (SPEC §6.6 steps 1–6).

@@ -82,6 +82,15 @@ def test_report_is_written_from_saved_results(short_run: RunResult, tmp_path: Pa
     assert "folium" in paths.map.read_text() or "leaflet" in paths.map.read_text()
 
 
+def test_the_run_books_its_speed(short_run: RunResult) -> None:
+    t = short_run.timing
+    assert set(t.hours) == {"inprocess", "micropython"}
+    assert all(t.gen_s[m] > 0 and t.firmware_s[m] > 0 for m in t.hours)
+    # the shards worked for part of the event loop and waited for the coordinator the rest
+    assert 0 < t.busy_s < t.capacity_s
+    assert 0 < summarize(short_run).shard_busy < 1
+
+
 def test_fleet_mix_is_a_function_of_the_seed() -> None:
     cfg = presets.long()
     a, b = make_vehicles(cfg), make_vehicles(cfg)
@@ -92,6 +101,46 @@ def test_fleet_mix_is_a_function_of_the_seed() -> None:
     levels = Counter((s.cheat.strategy, s.density) for s in a if not s.cheat.honest)
     assert min(levels.values()) >= 5, "each strategy at each density level"
     assert sum(s.mode == "micropython" for s in a) == 2
+
+
+def test_shard_processes_drive_ahead_without_changing_the_run(tmp_path: Path) -> None:
+    """Two shard processes feed trips ahead of their slices; trips, sightings, statements and
+    what the backend decided are those of the same run in one process."""
+    cfg = FleetConfig(
+        seed=5,
+        start=(2026, 3, 2),
+        days=3,
+        period=86400,
+        vehicles=4,
+        cheater_share=0.5,
+        strategies=(cheats.SWITCH_OFF, cheats.NEGATIVE_SEGMENT),  # cheat_rng at UART and ledger
+        cheat_shares=(1.0,),
+        cheater_density=3,
+        audit_share=0.0,
+        sync_every_s=3 * 3600,
+        cameras=presets.CAMERAS,
+    )
+    one = run_fleet(cfg, tmp_path / "one")
+    two = run_fleet(dataclasses.replace(cfg, workers=2), tmp_path / "two")
+    assert one.timing.ahead == 0
+    assert two.timing.ahead > len(two.trips) // 4
+
+    def rows(r: RunResult) -> list[tuple[object, ...]]:  # shards report in their own order
+        return sorted((dataclasses.astuple(t) for t in r.trips), key=lambda row: row[:2])
+
+    assert rows(one) == rows(two)
+    key = ("vehicle", "camera_id", "seen_at", "lat_e7", "lon_e7", "covered")
+    assert sorted(tuple(getattr(s, k) for k in key) for s in one.sightings) == sorted(
+        tuple(getattr(s, k) for k in key) for s in two.sightings
+    )
+    assert sorted(s.statement_hash for s in one.statements) == sorted(
+        s.statement_hash for s in two.statements
+    )
+
+    def decided(r: RunResult) -> Counter[tuple[int, str, str, str | None]]:
+        return Counter((c["vehicle"], c["kind"], c["outcome"], c["reason"]) for c in r.challenges)
+
+    assert decided(one) == decided(two)
 
 
 def test_tiny_runs_are_reproducible(tmp_path: Path) -> None:

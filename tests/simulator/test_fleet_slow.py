@@ -1,7 +1,13 @@
 """The long fleet run (`make test-slow`): ≥ 1,000 vehicle-months through the real firmware and
 backend, with cheaters of every strategy and honest vehicles with good and bad receivers.
 
-Set QUIETMILE_SIM_OUT to keep the run's JSON and report (default: pytest's tmp_path).
+QUIETMILE_SIM_OUT keeps the run's JSON and report (default: pytest's tmp_path);
+QUIETMILE_SIM_RESULTS checks saved runs instead of running one (two hours and more on two
+cores): one results.json, or several separated by os.pathsep (":") — the chunks of a campaign
+run one seed at a time, checked as their union (simulator.campaign; README, "Simulator")::
+
+    QUIETMILE_SIM_RESULTS=$(ls var/long/chunk-*/results.json | paste -sd:) \
+        .venv/bin/pytest -m slow tests/simulator/test_fleet_slow.py
 """
 
 from __future__ import annotations
@@ -12,32 +18,75 @@ from pathlib import Path
 import pytest
 
 from simulator import cheats, presets
+from simulator.campaign import load_union
 from simulator.fleet import run_fleet
-from simulator.metrics import summarize
+from simulator.metrics import SIGHTING_STRATEGIES, Summary, summarize
 from simulator.report import write_report
 
+# The first test to use the fixture runs the fleet (an hour or more on two cores).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
 
-@pytest.mark.slow
-@pytest.mark.timeout(6 * 3600)
-def test_long_fleet_run_meets_the_budgets(tmp_path: Path) -> None:
-    out = Path(os.environ.get("QUIETMILE_SIM_OUT", str(tmp_path)))
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory: pytest.TempPathFactory) -> Summary:
+    saved = [p for p in os.environ.get("QUIETMILE_SIM_RESULTS", "").split(os.pathsep) if p]
+    if saved:
+        return summarize(load_union(Path(p) for p in saved))
+    out = Path(os.environ.get("QUIETMILE_SIM_OUT", str(tmp_path_factory.mktemp("long"))))
     out.mkdir(parents=True, exist_ok=True)
     result = run_fleet(presets.long(), out / "run")
     result.save(out / "long.json")  # before any assertion: the figures are the point
     write_report(result, out / "report")
-    s = summarize(result)
+    return summarize(result)
 
-    assert s.vehicle_months >= 1000
-    assert s.fairness.spot_checks >= 10_000
-    # Accuracy (DESIGN §8), against the distance a receiver can see (garages excluded).
+
+def test_scale(long_run: Summary) -> None:
+    assert long_run.vehicle_months >= 1000
+    assert long_run.fairness.spot_checks >= 10_000
+
+
+def test_accuracy_budget(long_run: Summary) -> None:
+    """DESIGN §8, against the distance a receiver can see (garage driveways excluded)."""
     for name in ("honest", "honest, bad GNSS"):
-        acc = s.accuracy[name]
+        acc = long_run.accuracy[name]
         assert -0.01 <= acc.total_dist_vs_visible <= 0.005, name
         assert acc.dist_vs_visible_1km.over_half_pct == 0, name
-    # Every strategy that a mechanism targets is caught, at the highest density at least.
-    best = {r.strategy: r for r in s.detection if r.density == 3}
+        assert acc.dist_vs_visible_1km.min >= -0.01, name
+
+
+def test_every_cheat_is_caught_where_its_mechanism_looks(long_run: Summary) -> None:
+    best = {r.strategy: r for r in long_run.detection if r.density == 3}
     for strategy in (cheats.WRONG_RATE, cheats.DROP_SEGMENTS, cheats.SWITCH_OFF):
         assert best[strategy].measured > 0.5, strategy
-    assert all(r.measured == 1.0 for r in s.detection if r.strategy == cheats.ALTER_STATEMENT)
-    # Fairness (DESIGN §8): zero false accusations over ≥ 10,000 spot checks.
-    assert s.fairness.false_accusations == 0, s.fairness.by_reason
+    assert all(
+        r.measured == 1.0 for r in long_run.detection if r.strategy == cheats.ALTER_STATEMENT
+    )
+    assert all(
+        r.detected_any == 1.0 for r in long_run.detection if r.strategy == cheats.REPLAY_STATEMENT
+    )
+
+
+def test_detection_follows_the_analytic_curve(long_run: Summary) -> None:
+    """Pooled over the sighting-caught strategies, detection per k-bin agrees with the mean
+    of 1 − (1 − f)^k (f: the share of camera passes in uncovered time) within its 99 %
+    binomial interval (approximated by ±2.6 σ of the analytic mean)."""
+    bins = [b for b in long_run.detection_k if b["n"] >= 30]
+    assert bins
+    for b in bins:
+        p = b["analytic_camera"]
+        sigma = (max(p * (1 - p), 0.01) / b["n"]) ** 0.5
+        assert abs(b["measured"] - p) <= 2.6 * sigma + 0.02, b
+    assert {r.strategy for r in long_run.detection} >= set(SIGHTING_STRATEGIES)
+
+
+def test_no_honest_vehicle_fails_a_sighting_check(long_run: Summary) -> None:
+    """The sighting tolerance model and the firmware's coverage: zero false accusations."""
+    f = long_run.fairness
+    assert f.sighting_checks >= 10_000
+    assert f.tolerance_failures == 0, f.by_reason
+    assert f.uncovered_sightings == 0
+
+
+def test_zero_false_accusations(long_run: Summary) -> None:
+    """DESIGN §8: 0 false accusations over ≥ 10,000 spot checks, audits included."""
+    assert long_run.fairness.false_accusations == 0, long_run.fairness.by_reason

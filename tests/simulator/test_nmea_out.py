@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
 import re
 from dataclasses import replace
 
@@ -52,6 +53,16 @@ def test_checksums_match_known_receiver_sentences() -> None:
         == b"$GPGGA,092725.00,4717.11399,N,00833.91590,E,1,08,1.01,499.6,M,48.0,M,,*5B\r\n"
     )
     assert nmea_out.sentence("GPRMC,,V,,,,,,,,,,N") == b"$GPRMC,,V,,,,,,,,,,N*53\r\n"
+
+
+def test_checksum_is_the_xor_of_every_byte_at_any_length() -> None:
+    rng = random.Random(5)
+    for n in range(130):
+        body = bytes(rng.randrange(256) for _ in range(n))
+        x = 0
+        for c in body:
+            x ^= c
+        assert nmea_out.checksum(body) == x, n
 
 
 def test_field_formats_are_the_receivers() -> None:

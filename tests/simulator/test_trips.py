@@ -267,6 +267,32 @@ def test_true_fee_of_a_city_trip_uses_several_cells() -> None:
     assert trip.true_fee(POLICY, 3).total_micro > fee.total_micro  # lorries pay more
 
 
+def test_trip_truth_is_the_three_separate_figures() -> None:
+    # from a garage (invisible samples at the start) and through the city in the peak
+    for trip in (
+        trips.synthetic_trip("office-garage", "market", OFFPEAK_T, 3),
+        trips.synthetic_trip("westerlo", "mall-garage", PEAK_T, 4),
+        trips.synthetic_trip("station", "oostdorp", OFFPEAK_T, 2),
+    ):
+        truth = trips.trip_truth(trip, POLICY, 2)
+        visible = [s for s in trip.samples if s.env != Environment.GARAGE]
+        assert truth.dist_um_by_env == trip.dist_um_by_env()
+        assert truth.fee == trip.true_fee(POLICY, 2)
+        assert truth.visible_fee == trips.true_fee(visible, POLICY, 2)
+    assert truth.visible_fee == truth.fee  # no garage on that one
+
+
+def test_a_driver_profile_subclass_drives_like_the_inlined_one() -> None:
+    # synthetic_trip inlines DriverProfile.accel_at; a subclass's own accel_at is called
+    class Same(trips.DriverProfile):
+        def accel_at(self, v_mps: float) -> float:
+            return self.accel_mps2 * max(0.3, 1.0 - v_mps / 45.0)
+
+    a = trips.synthetic_trip("home-west", "station", PEAK_T, 6)
+    b = trips.synthetic_trip("home-west", "station", PEAK_T, 6, driver=Same())
+    assert a.samples == b.samples
+
+
 # --- GPX and NMEA -------------------------------------------------------------------------
 
 _GPX = """<?xml version="1.0" encoding="UTF-8"?>
