@@ -198,6 +198,10 @@ def fleet(
         typer.Option(envvar="QUIETMILE_SIM_DATABASE_URL", help="default: SQLite in --out"),
     ] = None,
     report: Annotated[bool, typer.Option(help="write the report")] = True,
+    only: Annotated[
+        str | None,
+        typer.Option(help="replay only these vehicle indices (comma-separated), e.g. one case"),
+    ] = None,
 ) -> None:
     """Run a fleet against the real backend; save results.json and the report."""
     cfg = presets.PRESETS[preset]() if preset else FleetConfig()
@@ -218,6 +222,8 @@ def fleet(
         changes["start"] = (y, m, d)
     if period is not None:
         changes["period"] = _period(period)
+    if only is not None:
+        changes["only"] = tuple(int(x) for x in only.split(",") if x.strip())
     if strategies is not None:
         changes["strategies"] = tuple(s.strip() for s in strategies.split(",") if s.strip())
     cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]

@@ -131,6 +131,9 @@ class FleetConfig:
     database_url: str | None = None
     challenge_deadline_s: int = 14 * 86400
     heap: str | None = None
+    # Replay only these vehicle indices of the fleet (to reproduce one vehicle's case: each
+    # vehicle's trips, GNSS and sightings depend only on the seed and its index).
+    only: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for s in self.strategies:
@@ -166,6 +169,7 @@ class FleetConfig:
         d["start"] = tuple(d["start"])
         d["strategies"] = tuple(d["strategies"])
         d["cheat_shares"] = tuple(d["cheat_shares"])
+        d["only"] = tuple(d.get("only", ()))
         d["cameras"] = cams.CameraConfig(**d["cameras"])
         return cls(**d)
 
@@ -515,6 +519,7 @@ class World:
 
 
 def _request_kind(path: str) -> str:
+    path = path.split("?", 1)[0]  # paged challenge polls carry ?limit=&cursor=
     for suffix, kind in (
         ("/statements", "statement"),
         ("/obu/challenges", "challenge_poll"),
@@ -1114,6 +1119,9 @@ class Fleet:
         self.cfg = cfg
         self.workdir = workdir
         self.specs = make_vehicles(cfg)
+        self.active = [s for s in self.specs if not cfg.only or s.index in cfg.only]
+        if not self.active:
+            raise FleetError(f"--only {cfg.only}: no such vehicle in a fleet of {cfg.vehicles}")
         self.track_trips = track_trips
         self.clock = SimClock(cfg.start_t - 86400)
         self.pending_audits: dict[int, list[str]] = {}
@@ -1140,10 +1148,10 @@ class Fleet:
         shards: list[_ShardHandle] = []
         try:
             ids, roots = self._provision(client, world)
-            self._say(progress, 0.0, f"provisioned {len(self.specs)} vehicles")
-            n_workers = min(cfg.workers, len(self.specs))
+            self._say(progress, 0.0, f"provisioned {len(self.active)} vehicles")
+            n_workers = min(cfg.workers, len(self.active))
             groups: list[list[VehicleSpec]] = [[] for _ in range(n_workers)]
-            for spec in self.specs:
+            for spec in self.active:
                 groups[spec.index % n_workers].append(spec)
             for g in groups:
                 init = ShardInit(
@@ -1184,7 +1192,7 @@ class Fleet:
         envelope = client.policy_envelope(cfg.start_t)
         ids: dict[int, int] = {}
         roots: dict[int, tuple[str, str]] = {}
-        for spec in self.specs:
+        for spec in self.active:
             driver = client.create_driver(f"driver of {spec.plate}")
             vid = client.create_vehicle(spec.plate, spec.vehicle_class, driver)
             prov = client.register_obu(spec.obu_id, spec.identity.public_key(), vid)
@@ -1342,7 +1350,7 @@ class Fleet:
             for k, v in trk.items():
                 tracks[str(k)] = v
         backend_statements = []
-        for spec in self.specs:
+        for spec in self.active:
             for st in client.vehicle_statements(ids[spec.index]):
                 st["vehicle"] = spec.index
                 st.pop("receipt_b64", None)

@@ -740,11 +740,10 @@ def findings(result: RunResult, s: Summary) -> list[str]:
     overflow = sum(1 for sy in result.syncs for e in sy.errors if "exceeds" in e)
     if overflow:
         out.append(
-            f"{overflow} syncs could not fetch the unit's open challenges: the backend returns "
-            "all of them in one CBOR array and the OBU's HTTP client refuses bodies over 16 KB "
-            "(~90 challenges). Such a unit never answers and every challenge ends as "
-            "no_answer. Page the list (backend) or stream it (firmware); "
-            "tests/simulator/test_findings.py pins it."
+            f"{overflow} syncs got a response body over the OBU HTTP client's 16 KB limit. "
+            "The challenge list is paged (SPEC §4.9: pages of ≤ 32, ~8 KB, the unit asks for "
+            "8), so this is a new case: a unit that cannot read its challenges never answers "
+            "and they end as no_answer; the sync errors in summary.json name the requests."
         )
     if reasons.get("not_on_trace") or reasons.get("no_segment") or reasons.get("gap_event"):
         out.append(

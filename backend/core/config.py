@@ -56,15 +56,20 @@ class Settings(BaseSettings):
 
     # Sighting tolerance model (backend/services/tolerance.py; README "Tolerance model").
     # The camera position must lie within
-    #   max(min, k·sqrt(σ_gnss² + accuracy²)) + path slack
+    #   max(min, k·sqrt(σ_gnss² + accuracy²)) + multipath + path slack
     # of the opened trace around the sighting time. The defaults are deliberately generous:
     # a false accusation of an honest driver is worse than a missed cheat (DESIGN §8).
-    # σ of one GNSS fix: consumer receivers reach 2–5 m open-sky; 5 m covers average towns.
-    sighting_gnss_sigma_mm: int = Field(default=5000, ge=0, le=1_000_000)
+    # σ of one GNSS fix (white noise and slow bias together, per axis): consumer receivers
+    # reach 2–5 m open-sky; a poor antenna at HDOP 4 in town reaches ~10 m.
+    sighting_gnss_sigma_mm: int = Field(default=10_000, ge=0, le=1_000_000)
     # k: a 2-D error exceeds k·σ with probability exp(−k²/2); k = 6 gives 1.5e-8 per check.
     sighting_sigma_multiplier: int = Field(default=6, ge=1, le=100)
-    # Floor of the measurement term: urban multipath is not Gaussian.
+    # Floor of the Gaussian term.
     sighting_min_tolerance_mm: int = Field(default=25_000, ge=0, le=10_000_000)
+    # Multipath excursions are not Gaussian: in street canyons a receiver reports fixes
+    # 20–90 m off for seconds, the firmware keeps them as trace points (they look like
+    # driving), and a camera may see the car exactly then. Added in full.
+    sighting_multipath_mm: int = Field(default=100_000, ge=0, le=10_000_000)
     # The trace is sampled (firmware: every 10 s), and the road between two samples need not
     # be straight: the car lies in the ellipse with the samples as foci whose major axis is
     # the path it can drive between them at this speed (40 m/s = 144 km/h) ...

@@ -472,7 +472,7 @@ def _record(trace: list[tuple[int, int, int]], t0: int = 1_000_000) -> messages.
 
 
 def test_tolerance_covers_a_bend_between_sparse_samples() -> None:
-    model = ToleranceModel()
+    model = ToleranceModel(gnss_sigma_mm=5000, multipath_mm=0)
     # A right-angle turn: 10 s samples at the two ends of an L of 2 × 90 m. At the corner
     # the car is ~64 m from the chord, more than the measurement term alone (30.6 m).
     lat_90m = 8090  # ~90 m north
@@ -481,7 +481,7 @@ def test_tolerance_covers_a_bend_between_sparse_samples() -> None:
     corner = (510000000 + lat_90m, 40000000)
     assert check_sighting(rec, rec.t_start + 5, *corner, 1000, model) > model.measurement_mm(1000)
     # The same corner without the path term is an accusation: the term is what saves it.
-    strict = ToleranceModel(path_speed_mm_per_s=0)
+    strict = ToleranceModel(gnss_sigma_mm=5000, multipath_mm=0, path_speed_mm_per_s=0)
     with pytest.raises(NotOnTrace):
         check_sighting(rec, rec.t_start + 5, *corner, 1000, strict)
 
@@ -497,7 +497,7 @@ def test_tolerance_is_capped_for_sparsely_sampled_traces() -> None:
 
 
 def test_tolerance_allows_camera_clock_skew() -> None:
-    model = ToleranceModel(path_speed_mm_per_s=0, clock_skew_s=2)
+    model = ToleranceModel(path_speed_mm_per_s=0, clock_skew_s=2, multipath_mm=0)
     # Straight drive at 30 m/s, samples every second; the camera's clock is 2 s late.
     trace = [(i, 510000000 + 2700 * i, 40000000) for i in range(20)]
     rec = _record(trace)
@@ -506,6 +506,31 @@ def test_tolerance_allows_camera_clock_skew() -> None:
     assert check_sighting(rec, t_true + 2, lat, lon, 1000, model) == 0
     with pytest.raises(NotOnTrace):
         check_sighting(rec, t_true + 5, lat, lon, 1000, model)
+
+
+# An honest unit with a poor antenna, from the simulator's long run (seed 2032, vehicle 43,
+# trip com-2032/43/20533-0, camera F006, accuracy 1.5 m): the receiver's fixes around the
+# sighting, one per second, in an 81 m multipath excursion while the car passed 2 m from the
+# camera. The 25 m-floor model of the first campaign accused it (not_on_trace).
+_EXCURSION = [
+    (0, 509992693, 49963247), (1, 509992241, 49967091), (2, 509985306, 49971920),
+    (3, 509986628, 49973179), (4, 509985085, 49973255), (5, 509983129, 49972975),
+    (6, 509982463, 49974921), (7, 509982716, 49973875), (8, 509981147, 49973215),
+    (9, 509981622, 49973695), (10, 509984723, 49963941), (11, 509983476, 49966239),
+    (12, 509983667, 49963616),
+]  # fmt: skip
+_CAMERA_F006 = (509988738, 49964649)
+
+
+def test_a_multipath_excursion_at_the_camera_is_not_an_accusation() -> None:
+    rec = _record(_EXCURSION)
+    at = rec.t_start + 6
+    d = check_sighting(rec, at, *_CAMERA_F006, 1500, ToleranceModel())
+    assert 60_000 < d < ToleranceModel().multipath_mm  # ~73 m at the best instant of ±2 s
+    # Without the multipath term (the first campaign's model) the honest unit is accused.
+    old = ToleranceModel(gnss_sigma_mm=5000, multipath_mm=0)
+    with pytest.raises(NotOnTrace):
+        check_sighting(rec, at, *_CAMERA_F006, 1500, old)
 
 
 def test_envelopes_verify_as_authority_challenges(fleet: Fleet) -> None:
