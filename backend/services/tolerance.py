@@ -11,7 +11,8 @@ honest error, and the model errs wide. For a camera fix with stated accuracy ``a
    fixes 20–90 m off for seconds, and the firmware keeps them in the trace (they look like
    driving). A camera that sees the car during such an excursion is that far from the trace
    (found by the simulator's long run: an honest bad-GNSS unit 100 m off the camera that saw
-   it; tests/backend/test_challenges.py replays it), so the bound M on an excursion is added in full::
+   it; tests/backend/test_challenges.py replays it), so the bound M on an excursion is added
+   in full::
 
        measurement = max(min_tolerance, k · sqrt(σ_gnss² + a²)) + M
 
