@@ -11,7 +11,10 @@ Phases (tests/e2e/heap_child.py; each starts from a fresh boot, as after a reset
 - upload:    the six statements posted to a backend stand-in on 127.0.0.1, receipts verified;
 - challenge: the backend's six challenges (sightings and random audits) answered;
 - loop:      all of it in one process as firmware/host_main.py runs it: the drive replayed,
-             syncing every 300 s of GNSS time (seal, upload, challenges) — the budget's figure.
+             syncing every 300 s of GNSS time (seal, upload, challenges) — the budget's figure;
+- loop, ROMFS: the same with protocol/ and firmware/ executing in place from a ROMFS image
+             (tests/e2e/rom_main.py emulates the ESP32's memory-mapped ROMFS partition on the
+             unix port), so only run-time objects and qstrs take heap.
 
 Each smallest heap is found by bisection in 4 KB steps ("-X heapsize=NK"); the live heap after
 each phase (gc.mem_alloc after a collection, at a roomy heap) is printed beside it.
@@ -120,6 +123,23 @@ def main() -> int:
         kb = hs.smallest_heap(loop_works, hi_k=args.max_kb)
         shown = f"{kb} KB" if kb else f"> {args.max_kb} KB"
         print(f"  {'loop':<10} {shown:>14}   (sync every 300 s: {counts} per day)")
+
+        # The same loop with the code executing in place from a ROMFS image (the ESP32's
+        # deployment B, hardware/FLASHING.md): what is left is run-time objects and qstrs.
+        rom = hs.build_romfs(tree, tmp / "firmware.romfs")
+
+        def rom_works(kb: int) -> bool:
+            b = hs.backend()
+            proc = hs.run_loop(mp, tree, nmea, f"{kb}K", tmp / "loop", b, rom=rom)
+            return hs.loop_ok(proc, b)
+
+        rom_kb = hs.smallest_heap(rom_works, hi_k=args.max_kb)
+        rom_shown = f"{rom_kb} KB" if rom_kb else f"> {args.max_kb} KB"
+        image_b = rom.stat().st_size
+        print(f"  {'loop, ROMFS':<10} {rom_shown:>14}   (code in place, image {image_b} B)")
+        if kb and rom_kb:
+            saved = kb - rom_kb
+            print(f"  code in place saves {saved} KB ({saved / kb:.0%} of the loop's heap)")
         print("  issue 3 budget: 96 KB (target 64 KB)")
         print(
             "  ESP32 (32-bit): pointers, object headers and qstr tables are half the size, so the"

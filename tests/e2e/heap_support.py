@@ -10,14 +10,19 @@ Shared by tests/e2e/test_heap_budget.py and bench/heap_bench.py:
 - :func:`run_loop`: the whole loop — firmware/host_main.py replays the drive, syncing every
   300 s of GNSS time (sealing, uploading to a ReplayBackend, answering its challenges) — under
   ``-X heapsize``; :func:`run_phase`: one phase (heap_child.py);
-- :func:`smallest_heap`: bisection over heap sizes in 4 KB steps.
+- :func:`smallest_heap`: bisection over heap sizes in 4 KB steps;
+- :func:`build_romfs`: the same .mpy files as a ROMFS image, for :func:`run_loop` ``rom=``:
+  the code executing in place as from an ESP32's ROMFS partition (rom_main.py says how the
+  unix port is made to hold it outside its heap).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +33,8 @@ from tests.host.fake_backend import ReplayBackend
 
 OBU_KEY = 0x0B0E2E
 CHILD = "heap_child.py"
+ROM_MAIN = REPO / "tests" / "e2e" / "rom_main.py"
+ROM_PAD = 120_000  # one padding environment string (Linux's limit for one is 128 KiB)
 PERIOD_S = 3600
 
 
@@ -41,6 +48,31 @@ def build_tree(mpy_cross: str, dest: Path) -> Path:
             subprocess.run([mpy_cross, "-o", str(out), str(rel)], cwd=REPO, check=True)
     shutil.copy(REPO / "tests" / "e2e" / CHILD, dest / CHILD)
     return dest
+
+
+def build_romfs(tree: Path, dest: Path) -> Path:
+    """protocol/ and firmware/ of ``tree`` (already .mpy) as one ROMFS image at ``dest``
+    (``mpremote romfs build``, the tool that deploys it to a device)."""
+    src = dest.parent / (dest.name + ".src")
+    for pkg in ("protocol", "firmware"):
+        shutil.copytree(tree / pkg, src / pkg, dirs_exist_ok=True)
+    args = [sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(dest), "build"]
+    subprocess.run([*args, str(src)], check=True, capture_output=True)
+    shutil.rmtree(src)
+    return dest
+
+
+def rom_env(image: Path) -> tuple[dict[str, str], int]:
+    """(environment, room): padding strings QMROM0… after the usual environment, enough to hold
+    ``image``; room is the contiguous span from QMROM0's value to the last pad's end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QMROM")}
+    need = image.stat().st_size
+    room, i = 0, 0
+    while room < need:
+        env[f"QMROM{i}"] = "x" * ROM_PAD
+        room += ROM_PAD if i == 0 else len(f"QMROM{i}=") + 1 + ROM_PAD
+        i += 1
+    return env, room
 
 
 def day_drive(folder: Path, hours: float = 6.0) -> tuple[Path, list]:
@@ -74,8 +106,10 @@ def backend(**kw: object) -> ReplayBackend:
     return ReplayBackend(obu_setup.AUTHORITY, p256.SoftwareSigner(OBU_KEY), **kw)  # type: ignore[arg-type]
 
 
-def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def _run(
+    args: list[str], cwd: Path, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def run_loop(
@@ -86,15 +120,22 @@ def run_loop(
     work: Path,
     be: ReplayBackend,
     sync_every: int = 300,
+    rom: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The whole loop under ``-X heapsize=heap`` against ``be`` (already serving is not needed:
-    this serves it for the run)."""
+    this serves it for the run); with ``rom`` (build_romfs) the code runs in place from it."""
     with be.serve() as port:
         cfg, root = new_unit(work, port)
-        args = [micropython, "-X", "heapsize=" + heap, "-m", "firmware.host_main"]
+        env = None
+        if rom is None:
+            args = [micropython, "-X", "heapsize=" + heap, "-m", "firmware.host_main"]
+        else:
+            env, room = rom_env(rom)
+            args = [micropython, "-X", "heapsize=" + heap, str(ROM_MAIN), str(rom), str(room)]
         args += ["--config", str(cfg), "--root", str(root), "--nmea", str(nmea), "--quiet"]
         args += ["--net", "--sync-every", str(sync_every)]
-        return _run(args, tree)
+        # With rom, the working folder holds no firmware/: everything comes from /rom.
+        return _run(args, tree if rom is None else work, env=env)
 
 
 def loop_ok(proc: subprocess.CompletedProcess[str], be: ReplayBackend) -> bool:
