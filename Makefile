@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast test-slow lint format bench vectors tables clean
+.PHONY: setup demo test test-fast test-slow campaign lint format bench vectors tables clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,26 @@ test: setup lint
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+# The >= 1,000 vehicle-month campaign (issue 5) in chunks of CAMPAIGN_VEHICLES x 63 days, one
+# seed each, CAMPAIGN_JOBS at a time (about 12 minutes per chunk with two on two cores); chunks
+# already done are kept, then the union report and the slow budget checks (README, "Simulator").
+CAMPAIGN_SEEDS ?= 3001 3002 3003 3004 3005 3006 3007 3008 3009 3010
+CAMPAIGN_VEHICLES ?= 50
+CAMPAIGN_JOBS ?= 2
+CAMPAIGN_OUT ?= var/campaign
+CAMPAIGN_RESULTS = $(foreach s,$(CAMPAIGN_SEEDS),$(CAMPAIGN_OUT)/chunk-$(s)/results.json)
+empty :=
+space := $(empty) $(empty)
+campaign: setup
+	mkdir -p $(CAMPAIGN_OUT)
+	printf '%s\n' $(CAMPAIGN_SEEDS) | xargs -P $(CAMPAIGN_JOBS) -I{} sh -c \
+	    '[ -f $(CAMPAIGN_OUT)/chunk-{}/results.json ] || $(PY) -m simulator fleet --preset long \
+	    --seed {} --vehicles $(CAMPAIGN_VEHICLES) --out $(CAMPAIGN_OUT)/chunk-{} \
+	    > $(CAMPAIGN_OUT)/chunk-{}.log 2>&1'
+	$(PY) -m simulator report $(CAMPAIGN_RESULTS) --out $(CAMPAIGN_OUT)/report
+	QUIETMILE_SIM_RESULTS=$(subst $(space),:,$(strip $(CAMPAIGN_RESULTS))) \
+	    $(PY) -m pytest -m slow tests/simulator/test_fleet_slow.py
 
 demo: setup
 	$(PY) -m tools.demo

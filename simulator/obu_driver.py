@@ -246,13 +246,26 @@ class SimObu:
 # --- MicroPython command loop ------------------------------------------------------------------
 
 
-def _jsonable(result):
+def _write_result(out, result):
+    """One JSON line, written in pieces: a sync's request log (every opening's body, hex) can
+    be tens of KB, and one string that size needs that much contiguous heap, which a unit
+    months into a run may no longer have (a 63-day campaign chunk died on a 68 KB line)."""
     reqs = result.get("requests")
-    if reqs:
-        for r in reqs:
-            if r[4] is not None:
-                r[4] = binascii.hexlify(r[4]).decode()
-    return result
+    if not reqs:
+        out.write(json.dumps(result) + "\n")
+        return
+    out.write("{")
+    for k, v in result.items():
+        if k != "requests":
+            out.write(json.dumps(k) + ": " + json.dumps(v) + ", ")
+    out.write('"requests": [')
+    for i, r in enumerate(reqs):
+        if i:
+            out.write(", ")
+        out.write(json.dumps(r[:4])[:-1] + ", ")  # [method, path, sent, received, body]
+        body = r[4]
+        out.write('"' + binascii.hexlify(body).decode() + '"]' if body is not None else "null]")
+    out.write("]}\n")
 
 
 def _args(argv):
@@ -299,7 +312,8 @@ def main(argv):
             if cmd[0] in ("feed", "feednoend"):
                 res = obu.feed_file(cmd[1], cmd[0] == "feed")
             elif cmd[0] == "sync":
-                res = _jsonable(obu.sync())
+                _write_result(out, obu.sync())
+                res = None
             elif cmd[0] == "reboot":
                 obu.boot()
                 res = {"boots": obu.boots}
@@ -312,7 +326,8 @@ def main(argv):
             if hasattr(sys, "print_exception"):
                 sys.print_exception(e)
             res = {"error": repr(e)}
-        out.write(json.dumps(res) + "\n")
+        if res is not None:
+            out.write(json.dumps(res) + "\n")
         if hasattr(out, "flush"):
             out.flush()
     return 0
