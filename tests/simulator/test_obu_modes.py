@@ -3,6 +3,7 @@ unit's randomness comes from its seed only, and what the driver reports matches 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from simulator.obu import (
     statement_of,
 )
 from simulator.obu_driver import DetRng
+from tests.conftest import REPO
 
 AUTHORITY = p256.SoftwareSigner(0x5EED0A11)
 POLICY = default_policy()
@@ -125,3 +127,37 @@ def test_a_power_cut_loses_at_most_the_open_segment(
     whole = _run("inprocess", tmp_path / "ref", ident, [data], period="month")[1]
     assert len(first.records) + len(second.records) < len(whole) + 2
     assert sum(r.dist_m for r in first.records + second.records) < sum(r.dist_m for r in whole)
+
+
+def test_a_big_sync_result_is_written_in_small_pieces(micropython: str) -> None:
+    """The driver's answer to ``sync`` carries every opening body of the sync (hex): 200
+    openings are ~250 KB of JSON, which must not need one string that size in the unit's heap
+    (a 63-day campaign chunk died on a 68 KB line) — under the real MicroPython binary, with
+    the line still one JSON document the host parses."""
+    script = """
+import json, sys
+sys.path.insert(0, ".")
+from simulator.obu_driver import _write_result
+class Out:
+    def __init__(self):
+        self.parts = []
+    def write(self, s):
+        self.parts.append(s)
+reqs = [["POST", "/api/v1/obu/openings", 900, 300, bytes(range(256)) * 3] for _ in range(200)]
+reqs.append(["GET", "/api/v1/obu/challenges?limit=8", 300, 40, None])
+out = Out()
+_write_result(out, {"sealed": 2, "errors": ["OSError(110)"], "requests": reqs, "rng": 7})
+line = "".join(out.parts)
+back = json.loads(line)
+assert line.endswith("\\n") and line.count("\\n") == 1
+assert back["sealed"] == 2 and back["rng"] == 7 and back["errors"] == ["OSError(110)"]
+assert len(back["requests"]) == 201 and back["requests"][-1][4] is None
+assert back["requests"][0][4] == (bytes(range(256)) * 3).hex()
+print(len(line), max(len(p) for p in out.parts))
+"""
+    proc = subprocess.run(
+        [micropython, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    total, biggest = (int(x) for x in proc.stdout.split())
+    assert total > 250_000 and biggest < 2_000, (total, biggest)
