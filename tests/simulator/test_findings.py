@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from firmware.app import App
-from protocol import envelopes, messages, p256, verify
+from protocol import envelopes, messages, p256, tariff, verify
 from protocol.errors import ProtocolError
-from simulator import gnss, nmea_out, trips
+from protocol.verify_errors import DistanceMismatch
+from simulator import cheats, gnss, nmea_out, trips
 from simulator.network import default_policy
 from simulator.obu import InProcessObu, ObuIdentity, prepare_root, statement_of
 
@@ -50,14 +51,18 @@ def _honest_records(tmp: Path, receiver: gnss.GnssConfig) -> list[messages.Segme
     return [r for r in kept if not r.flags & messages.FLAG_GAP_EVENT]
 
 
-def _opening_failures(records: list[messages.SegmentRecord]) -> Counter[str]:
-    # check_record needs a statement naming the policy: any will do for the record checks
-    st = statement_of(
+def _statement() -> messages.Statement:
+    """check_record needs a statement naming the policy: any will do for the record checks."""
+    return statement_of(
         envelopes.sign_statement(
             messages.Statement("OBU-FIND", 0, bytes(32), 0, 1, [PID], 0, bytes(32), []),
             AUTHORITY,
         )
     )
+
+
+def _opening_failures(records: list[messages.SegmentRecord]) -> Counter[str]:
+    st = _statement()
     out: Counter[str] = Counter()
     for r in records:
         try:
@@ -75,6 +80,54 @@ def test_honest_urban_records_pass_their_opening_checks(tmp_path: Path, receiver
     records = _honest_records(tmp_path, cfg)
     assert len(records) > 20
     assert _opening_failures(records) == Counter()
+
+
+# Fixed: the length bound walks a median-of-three trace (SPEC §6.6.6). The record below is the
+# one false accusation of a 1,000 vehicle-month campaign (seed 3008, vehicle 44: an honest
+# unit with a poor receiver in town, index audit of statement 8, segment 9): 337 m driven in
+# 76 s, and two single-fix spikes of ~65 m and ~90 m became chord ends, bounding the trace at
+# 507 m, more than dist_m plus its slack.
+CAMPAIGN_3008_44_TRACE = [
+    (1, 509999798, 50117148), (7, 510000088, 50110292), (11, 510000570, 50105243),
+    (16, 510006313, 50095870), (19, 509999822, 50101035), (36, 510000098, 50087860),
+    (37, 509999412, 50086972), (38, 510000433, 50087042), (42, 510000295, 50083920),
+    (43, 510001070, 50083503), (51, 510000007, 50084133), (52, 509999920, 50082823),
+    (53, 510004708, 50087422), (59, 510005588, 50083230), (60, 510004082, 50082327),
+    (62, 510004162, 50080947), (64, 510000138, 50074545), (67, 509999417, 50072517),
+    (68, 510000237, 50072253), (71, 509998042, 50057982), (75, 510000547, 50070477),
+    (76, 510000363, 50070440),
+]  # fmt: skip
+
+
+def _campaign_record(dist_m: int) -> messages.SegmentRecord:
+    rate = POLICY.rate(2, 1, 1)
+    return messages.SegmentRecord(
+        9, 1777616320, 1777616396, 2, 1, 1, dist_m, rate, tariff.price_micro(dist_m, rate), PID,
+        0, CAMPAIGN_3008_44_TRACE,
+    )  # fmt: skip
+
+
+def test_a_poor_receivers_spikes_do_not_make_an_honest_segment_too_long() -> None:
+    st = _statement()
+    verify.check_record(_campaign_record(337), POLICY, PID, 1, st)
+    # Still a bound: the same trace with 60 % of the distance (short_distance) is caught.
+    with pytest.raises(DistanceMismatch):
+        verify.check_record(_campaign_record(337 * 6 // 10), POLICY, PID, 1, st)
+
+
+def test_short_distance_records_fail_their_opening_checks(tmp_path: Path) -> None:
+    """The short_distance cheat (60 % of the distance) against the median-of-three bound, on a
+    week of real segments from both receivers: every segment of ≥ 1 km is caught."""
+    st = _statement()
+    for i, cfg in enumerate((gnss.GnssConfig.good(), gnss.GnssConfig.bad())):
+        long_ones = [r for r in _honest_records(tmp_path / str(i), cfg) if r.dist_m >= 1000]
+        assert len(long_ones) > 5
+        for r in long_ones:
+            short = copy.deepcopy(r)
+            short.dist_m = r.dist_m * cheats.SHORT_FACTOR_PERMILLE // 1000
+            short.price_micro = tariff.price_micro(short.dist_m, short.rate_micro_per_km)
+            with pytest.raises(DistanceMismatch):
+                verify.check_record(short, POLICY, PID, 1, st)
 
 
 # Fixed: GET /api/v1/obu/challenges hands the open challenges out in pages of at most 32
