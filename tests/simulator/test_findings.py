@@ -26,9 +26,8 @@ POLICY = default_policy()
 PID = messages.policy_id(POLICY)
 
 
-def _honest_records(tmp: Path, receiver: gnss.GnssConfig) -> list[messages.SegmentRecord]:
-    """Every committed record of a week's commute through the city centre (honest unit)."""
-    ident = ObuIdentity("OBU-FIND", "QM FIND", 1, "finding/1")
+def _unit(tmp: Path, ident: ObuIdentity, app_class: type | None = None) -> InProcessObu:
+    """An honest unit in ``tmp`` with the authority's policy installed."""
     root = tmp / ident.obu_id
     cfg = prepare_root(
         root,
@@ -37,6 +36,11 @@ def _honest_records(tmp: Path, receiver: gnss.GnssConfig) -> list[messages.Segme
         policy_envelope=envelopes.sign_policy(POLICY, AUTHORITY),
         install_at=POLICY.valid_from,
     )
+    return InProcessObu(ident, root, cfg, app_class=app_class)
+
+
+def _honest_records(tmp: Path, receiver: gnss.GnssConfig) -> list[messages.SegmentRecord]:
+    """Every committed record of a week's commute through the city centre (honest unit)."""
     kept: list[messages.SegmentRecord] = []
 
     class Recorded(App):  # type: ignore[misc]
@@ -44,7 +48,7 @@ def _honest_records(tmp: Path, receiver: gnss.GnssConfig) -> list[messages.Segme
             super()._on_segment(record)
             kept.append(copy.deepcopy(record))
 
-    obu = InProcessObu(ident, root, cfg, app_class=Recorded)
+    obu = _unit(tmp, ObuIdentity("OBU-FIND", "QM FIND", 1, "finding/1"), Recorded)
     who = trips.Commuter(home="home-west", work="office-garage", errands=("market", "station"))
     for i, t in enumerate(trips.commute_trips(4, commuter=who, days=7)):
         obu.feed(nmea_out.to_bytes(gnss.epochs(t, receiver, f"finding/{i}")))
@@ -147,19 +151,7 @@ def _slowest_town_trips(n: int) -> list[trips.Trip]:
 @pytest.mark.parametrize("receiver", ["good", "bad"])
 def test_slow_town_trips_are_not_overcharged(tmp_path: Path, receiver: str) -> None:
     cfg = gnss.GnssConfig.good() if receiver == "good" else gnss.GnssConfig.bad()
-    ident = ObuIdentity("OBU-SLOW", "QM SLOW", 1, "finding/slow")
-    root = tmp_path / ident.obu_id
-    obu = InProcessObu(
-        ident,
-        root,
-        prepare_root(
-            root,
-            ident,
-            authority_public_key=AUTHORITY.public_key(),
-            policy_envelope=envelopes.sign_policy(POLICY, AUTHORITY),
-            install_at=POLICY.valid_from,
-        ),
-    )
+    obu = _unit(tmp_path, ObuIdentity("OBU-SLOW", "QM SLOW", 1, "finding/slow"))
     errors = []
     for i, t in enumerate(_slowest_town_trips(12)):
         assert t.samples[-1].t - t.samples[0].t > 500  # 2 km in over 8 minutes
