@@ -64,7 +64,9 @@ CAUGHT_BY = {
     FAKE_TRACE: "opening at a sighting: camera off the trace",
     DROP_SEGMENTS: "sighting with no covering segment",
     NEGATIVE_SEGMENT: "random-index audit: the segment does not open",
-    REPLAY_STATEMENT: "any spot check: openings do not match the forged commitments",
+    REPLAY_STATEMENT: (
+        "any spot check in the forged period: openings do not match the forged commitments"
+    ),
     ALTER_STATEMENT: "ingest: homomorphic sum",
 }
 

@@ -74,9 +74,13 @@ def test_every_cheat_is_caught_where_its_mechanism_looks(long_run: Summary) -> N
     assert all(
         r.measured == 1.0 for r in long_run.detection if r.strategy == cheats.ALTER_STATEMENT
     )
-    assert all(
-        r.detected_any == 1.0 for r in long_run.detection if r.strategy == cheats.REPLAY_STATEMENT
-    )
+    # A replayed statement is signed with the unit's key and its sum holds: only an opening
+    # shows that its commitments are another period's. Every forged period that had a spot
+    # check (its analytic share) must be caught; a period nobody checked cannot be.
+    replays = [r for r in long_run.detection if r.strategy == cheats.REPLAY_STATEMENT]
+    assert replays
+    assert all(r.measured >= r.analytic for r in replays)
+    assert sum(r.analytic * r.n for r in replays) > 0
 
 
 def test_detection_follows_the_analytic_curve(long_run: Summary) -> None:
