@@ -30,7 +30,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 # The >= 1,000 vehicle-month campaign (issue 5) in chunks of CAMPAIGN_VEHICLES x 63 days, one
-# seed each, CAMPAIGN_JOBS at a time (about 25 minutes per chunk with two on two cores); chunks
+# seed each, CAMPAIGN_JOBS at a time (20–25 minutes per chunk with two on two cores); chunks
 # already done are kept, then the union report and the slow budget checks (README, "Simulator").
 CAMPAIGN_SEEDS ?= 3101 3102 3103 3104 3105
 CAMPAIGN_VEHICLES ?= 100
