@@ -87,12 +87,9 @@ class OdometerConfig:
         # speeds are de-biased as sqrt(v² − 2σ²) so slow driving is not overcharged.
         # σ is set for a poor receiver in town (~0.24 m/s per axis where reflections disturb
         # the Doppler too), not for a good one (0.05–0.08): assuming too much noise only
-        # undercharges creeping (the safe side), too little overcharges it. With 0.1 m/s a
-        # 1,000 vehicle-month simulation charged poor receivers up to +1.35 % on slow town
-        # trips; on the slowest of 120 peak-hour town trips 0.24 m/s keeps a poor receiver
-        # within −0.65…+0.3 % and a good one within −0.65…−0.3 % (test_findings.py), and the
-        # campaign after it had poor receivers within −1.25…+0.75 % per trip, good ones within
-        # −0.95…+0.35 % (docs/campaign/).
+        # undercharges creeping (the safe side), too little overcharges it: with 0.1 m/s poor
+        # receivers were charged up to +1.35 % on slow town trips (docs/campaign/README.md has
+        # the measurements before and after; tests/simulator/test_findings.py the finding).
         self.doppler_var2 = 2 * doppler_sigma_mmps * doppler_sigma_mmps
 
 
