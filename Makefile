@@ -12,7 +12,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# MicroPython's 32-bit WebAssembly port from the npm registry (pinned, checked against its
+# SHA-256), run under node by the heap tests and bench/heap_bench.py to measure the firmware's
+# heap at the ESP32's word size (firmware/README.md, "Memory"). Without node or npm it is left
+# out and those measurements say they were skipped.
+WASM_MP_VERSION := 1.29.0-6
+WASM_MP_SHA256 := 416fd43c3ff9c60c871e520cda90e725ad866339b5f59668ef79388330454444
+WASM_MP := $(VENV)/wasm/package/micropython.mjs
+$(WASM_MP): | $(STAMP)
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	    rm -rf $(VENV)/wasm && mkdir -p $(VENV)/wasm && cd $(VENV)/wasm && \
+	    npm pack --silent @micropython/micropython-webassembly-pyscript@$(WASM_MP_VERSION) \
+	        >/dev/null 2>&1 && \
+	    echo "$(WASM_MP_SHA256)  micropython-micropython-webassembly-pyscript-$(WASM_MP_VERSION).tgz" \
+	        | sha256sum -c --quiet && \
+	    tar xzf micropython-micropython-webassembly-pyscript-$(WASM_MP_VERSION).tgz; \
+	else echo "node/npm not found: the 32-bit WebAssembly heap measurements will be skipped"; fi
+
+setup: $(STAMP) $(WASM_MP)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -16,10 +16,17 @@ Phases (tests/e2e/heap_child.py; each starts from a fresh boot, as after a reset
              (tests/e2e/rom_main.py emulates the ESP32's memory-mapped ROMFS partition on the
              unix port), so only run-time objects and qstrs take heap.
 
+- word size: the same day in steps (tests/e2e/heap_steps.py) on the 64-bit unix port and on
+             MicroPython's 32-bit WebAssembly port (the ESP32's word size; npm package fetched
+             by `make setup`, run under node), code from the filesystem and from ROMFS: the live
+             heap after each step at both word sizes, their ratio, and the loop's smallest heap
+             scaled by it — an estimate, because that port collects garbage only between
+             top-level calls and so cannot be bisected.
+
 Each smallest heap is found by bisection in 4 KB steps ("-X heapsize=NK"); the live heap after
 each phase (gc.mem_alloc after a collection, at a roomy heap) is printed beside it.
 
-Run: .venv/bin/python bench/heap_bench.py [--hours H]
+Run: .venv/bin/python bench/heap_bench.py [--hours H] [--steps-only]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hours", type=float, default=6.0, help="length of the drive (default 6)")
     ap.add_argument("--max-kb", type=int, default=512, help="upper end of the bisection")
+    ap.add_argument("--steps-only", action="store_true", help="only the word-size comparison")
     args = ap.parse_args()
     if MICROPYTHON is None or MPY_CROSS is None:
         raise SystemExit("needs the micropython and mpy-cross binaries (make setup)")
@@ -57,6 +65,10 @@ def main() -> int:
         print(f"== OBU heap, 64-bit unix port, .mpy from {tree.name}/ ==")
         print(f"  drive: {len(trips)} trips back to back, {hours:.1f} h, {km:.0f} km, 1 Hz NMEA")
 
+        if args.steps_only:
+            rom = hs.build_romfs(tree, tmp / "firmware.romfs")
+            word_size(mp, tree, rom, nmea, end_t, tmp, {})
+            return 0
         # States after each phase, made once at a roomy heap: each phase starts from them.
         be = hs.backend()
         states: dict[str, Path] = {}
@@ -141,15 +153,44 @@ def main() -> int:
             saved = kb - rom_kb
             print(f"  code in place saves {saved} KB ({saved / kb:.0%} of the loop's heap)")
         print("  issue 3 budget: 96 KB (target 64 KB)")
-        print(
-            "  ESP32 (32-bit): pointers, object headers and qstr tables are half the size, so the"
-            "\n  same objects take roughly half; frozen into the image (firmware/manifest.py) the"
-            "\n  bytecode, qstrs and constant tables stay in flash and only run-time objects use"
-            "\n  the heap (firmware/README.md, Memory)."
-        )
+        word_size(mp, tree, rom, nmea, end_t, tmp, {"filesystem": kb, "ROMFS": rom_kb})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def word_size(
+    mp: str, tree: Path, rom: Path, nmea: Path, end_t: int, tmp: Path, loop_kb: dict
+) -> None:
+    """The same day in steps on the 64-bit unix port and the 32-bit WebAssembly port (the
+    ESP32's word size), live heap after each step; the 32-bit smallest heap of the loop is
+    estimated as the 64-bit one times the ratio of the two ports' largest live heaps."""
+    why = hs.wasm_available()
+    if why is not None:
+        print(f"  32-bit WebAssembly port skipped: {why}")
+        return
+    print("\n== live heap after each step, 64-bit unix port vs 32-bit WebAssembly port ==")
+    for label, image in (("filesystem", None), ("ROMFS", rom)):
+        live: dict[str, dict[str, int]] = {}
+        for port in ("unix", "wasm"):
+            be = hs.backend()
+            with be.serve() as p:
+                cfg, root = hs.new_unit(tmp / f"steps-{port}", p)
+                steps, report = hs.run_steps(port, tree, cfg, root, nmea, end_t, image, mp)
+            live[port] = dict(steps)
+        print(f"  code from the {label}  (sealed uploaded answered errors segments: {report})")
+        print(f"    {'step':<22} {'64-bit':>9} {'32-bit':>9} {'ratio':>6}")
+        for step, b64 in live["unix"].items():
+            b32 = live["wasm"][step]
+            print(f"    {step:<22} {b64 / 1024:>6.1f} KB {b32 / 1024:>6.1f} KB {b32 / b64:>6.2f}")
+        top64 = max(live["unix"].values())
+        top32 = max(live["wasm"].values())
+        ratio = top32 / top64
+        line = f"    largest: {top64 / 1024:.1f} KB vs {top32 / 1024:.1f} KB, ratio {ratio:.2f}"
+        kb = loop_kb.get(label)
+        if kb:
+            line += f"; the loop's {kb} KB at 64 bits ≈ {kb * ratio:.0f} KB at 32 bits"
+        print(line)
 
 
 if __name__ == "__main__":

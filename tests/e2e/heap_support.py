@@ -13,7 +13,10 @@ Shared by tests/e2e/test_heap_budget.py and bench/heap_bench.py:
 - :func:`smallest_heap`: bisection over heap sizes in 4 KB steps;
 - :func:`build_romfs`: the same .mpy files as a ROMFS image, for :func:`run_loop` ``rom=``:
   the code executing in place as from an ESP32's ROMFS partition (rom_main.py says how the
-  unix port is made to hold it outside its heap).
+  unix port is made to hold it outside its heap);
+- :func:`run_steps`: the day in steps (heap_steps.py) with the live heap after each, on the
+  64-bit unix port or on the 32-bit WebAssembly port (:data:`WASM_PACKAGE`, under node): the
+  same objects measured at both word sizes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ from tests.host.fake_backend import ReplayBackend
 
 OBU_KEY = 0x0B0E2E
 CHILD = "heap_child.py"
+STEP_SCRIPTS = ("heap_steps.py", "heap_steps_unix.py", "rom_main.py")
+WASM_HARNESS = REPO / "tests" / "e2e" / "wasm_heap.mjs"
+# MicroPython's WebAssembly port (32-bit), fetched from the npm registry by `make setup`
+# (Makefile: WASM_MP); node runs it.
+WASM_PACKAGE = REPO / ".venv" / "wasm" / "package"
+NODE = shutil.which("node")
 ROM_MAIN = REPO / "tests" / "e2e" / "rom_main.py"
 ROM_PAD = 120_000  # one padding environment string (Linux's limit for one is 128 KiB)
 PERIOD_S = 3600
@@ -46,7 +55,8 @@ def build_tree(mpy_cross: str, dest: Path) -> Path:
             out = dest / rel.with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([mpy_cross, "-o", str(out), str(rel)], cwd=REPO, check=True)
-    shutil.copy(REPO / "tests" / "e2e" / CHILD, dest / CHILD)
+    for name in (CHILD, *STEP_SCRIPTS):
+        shutil.copy(REPO / "tests" / "e2e" / name, dest / name)
     return dest
 
 
@@ -179,3 +189,58 @@ def smallest_heap(works: Callable[[int], bool], lo_k: int = 16, hi_k: int = 512)
         else:
             lo = mid
     return hi
+
+
+def wasm_available() -> str | None:
+    """None when the WebAssembly port can run here, else why not."""
+    if NODE is None:
+        return "node is not installed"
+    if not (WASM_PACKAGE / "micropython.mjs").exists():
+        return f"{WASM_PACKAGE} is missing (make setup fetches it)"
+    return None
+
+
+def run_steps(
+    port: str,
+    tree: Path,
+    cfg: Path,
+    root: Path,
+    nmea: Path,
+    end_t: int,
+    rom: Path | None = None,
+    micropython: str | None = None,
+) -> tuple[list[tuple[str, int]], str]:
+    """The day in steps on ``port`` ("unix": ``micropython``, 64-bit, at a roomy heap; "wasm":
+    the 32-bit WebAssembly port under node), the code from ``tree`` or in place from ``rom``.
+    Returns ([(step, live bytes)], report "sealed uploaded answered errors segments")."""
+    if port == "wasm":
+        args = [str(NODE), str(WASM_HARNESS), str(WASM_PACKAGE), "-" if rom else str(tree)]
+        args += [str(rom) if rom else "-", str(cfg), str(root), str(nmea), str(end_t)]
+        proc = _run(args, tree)
+    else:
+        assert micropython is not None
+        env = None
+        cwd = tree
+        rom_arg = "-"
+        if rom is not None:
+            env, room = rom_env(rom)
+            rom_arg = f"{rom}:{room}"
+            cwd = root.parent / "steps"  # no firmware/ here: the code comes from /rom
+            cwd.mkdir(exist_ok=True)
+            for name in STEP_SCRIPTS:
+                shutil.copy(tree / name, cwd / name)
+        args = [micropython, "-X", "heapsize=2M", "heap_steps_unix.py", rom_arg]
+        args += [str(cfg), str(root), str(nmea), str(end_t)]
+        proc = _run(args, cwd, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{port} steps failed: {proc.stderr[-2000:]}")
+    steps: list[tuple[str, int]] = []
+    report = ""
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            if "report" in row:
+                report = row["report"]
+            else:
+                steps.append((row["step"], row["live"]))
+    return steps, report

@@ -70,4 +70,5 @@ def main():
     return host_main.main(sys.argv[3:])
 
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

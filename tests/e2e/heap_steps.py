@@ -1,0 +1,130 @@
+"""A day of the OBU's life in steps, for comparing live heaps across MicroPython ports.
+
+Loaded by tests/e2e/heap_steps_unix.py (the 64-bit unix port) and tests/e2e/wasm_heap.mjs (the
+32-bit WebAssembly port): both call the same functions in the same order, and each reports
+``gc.mem_alloc()`` between steps. The WebAssembly port collects garbage only between top-level
+calls (its C stack cannot be scanned), so the harness makes every step its own call and the
+live heap is read at the start of the next one; the unix port collects where it is asked.
+
+    boot(cfg, root, nmea)   the App as firmware/host_main.py builds it, the NMEA file opened
+    drive(n)                n reads of 256 bytes fed to the App; 0 when the file has ended
+    seal(t)                 the drive closed; the periods ended by GNSS time t sealed
+    upload()                the sealed statements submitted, receipts verified
+    challenge()             the backend's challenges answered
+    unload()                the network phase's modules dropped, as a sync ends
+
+``connect`` is the socket factory: host_main's on the unix port, a relay through the host
+(qm_relay, registered by the harness) on WebAssembly, which has no sockets.
+"""
+
+import gc
+import random
+
+app = None
+uart = None
+summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
+
+
+def rng(n):
+    """Deterministic bytes (both ports get the same; WebAssembly has no os.urandom)."""
+    return bytes([random.getrandbits(8) for _ in range(n)])
+
+
+class RelayConn:
+    """One HTTP exchange through ``qm_relay.exchange(host, port, hex) -> hex``: the request is
+    collected until the first read, then sent and the whole response returned."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port
+        self.out = bytearray()
+        self.resp = None
+        self.pos = 0
+
+    def write(self, buf):
+        self.out.extend(buf)
+        return len(buf)
+
+    def readinto(self, buf):
+        if self.resp is None:
+            import binascii
+
+            import qm_relay  # type: ignore[import-not-found]
+
+            req = binascii.hexlify(self.out).decode()
+            self.out = None
+            self.resp = binascii.unhexlify(qm_relay.exchange(self.host, self.port, req))
+        n = min(len(buf), len(self.resp) - self.pos)
+        buf[:n] = self.resp[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def close(self):
+        self.resp = None
+
+
+def relay_connect(host, port, timeout_ms):
+    return RelayConn(host, port)
+
+
+def boot(cfg_path, root, nmea, connect=None):
+    global app, uart
+    from firmware import config
+    from firmware.app import App
+    from firmware.board.host import FileUart, software_signer
+
+    if connect is None:
+        from firmware.host_main import _connect as connect
+    random.seed(3)
+    cfg = config.load(cfg_path)
+    app = App(cfg, root, software_signer(root + "/obu.key"), rng=rng, connect=connect)
+    uart = FileUart(nmea, 256)
+
+
+def drive(n):
+    for _ in range(n):
+        data = uart.read()
+        if not data:
+            return 0
+        app.feed(data)
+    return 1
+
+
+def seal(t):
+    from firmware.app import unload_modules
+
+    app.end_of_input()
+    app.gnss_time = t
+    summary["sealed"] = len(app.seal_due())
+    unload_modules(())
+
+
+def upload():
+    app.upload(summary)
+
+
+def challenge():
+    app.answer_challenges(summary)
+
+
+def unload():
+    """The network phase's code out of sys.modules, as App.sync leaves it for driving."""
+    from firmware.app import _NETWORK_MODULES, unload_modules
+
+    unload_modules(_NETWORK_MODULES)
+
+
+def live():
+    """The live heap; on the unix port after a collection (WebAssembly collected already)."""
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def report():
+    return "%d %d %d %d %d" % (
+        summary["sealed"],
+        summary["uploaded"],
+        summary["answered"],
+        len(summary["errors"]),
+        app.segmenter.segments,
+    )

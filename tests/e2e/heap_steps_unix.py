@@ -1,0 +1,46 @@
+"""The OBU's day on the unix port, step by step (heap_steps.py), printing the live heap after
+every step: the 64-bit counterpart of tests/e2e/wasm_heap.mjs.
+
+    micropython heap_steps_unix.py ROM CONFIG ROOT NMEA END_T
+
+run from a folder holding protocol/ and firmware/ as .mpy (ROM ``-``), or with ROM an image
+mounted in place by rom_main.py's emulated partition (ROM then is ``IMAGE:ROOM``). One JSON
+line per step, the same as the WebAssembly harness prints.
+"""
+
+import sys
+
+sys.path.insert(0, ".")
+
+
+def main(rom, cfg, root, nmea, end_t):
+    if rom != "-":
+        import rom_main
+
+        image, room = rom.rsplit(":", 1)
+        rom_main.mount(image, int(room))
+    import heap_steps as hs
+
+    def live(step):
+        print('{"step": "%s", "live": %d}' % (step, hs.live()))
+
+    live("start")
+    hs.boot(cfg, root, nmea)
+    live("boot")
+    while hs.drive(64):
+        pass
+    live("drive")
+    hs.seal(int(end_t))
+    live("seal")
+    hs.upload()
+    live("upload")
+    hs.unload()
+    live("upload, unloaded")
+    hs.challenge()
+    live("challenge")
+    hs.unload()
+    live("challenge, unloaded")
+    print('{"report": "%s"}' % hs.report())
+
+
+main(*sys.argv[1:6])
