@@ -1,5 +1,6 @@
 """OBU heap budget (DESIGN §8, issue 3): the smallest MicroPython heap for each phase of a day
-and for the whole loop, with the firmware precompiled to .mpy, on the 64-bit unix port.
+and for the whole loop, with the firmware precompiled to .mpy (tools/mpy_build.py, as the
+device bundle), on the 64-bit unix port.
 
 Phases (tests/e2e/heap_child.py; each starts from a fresh boot, as after a reset):
 
@@ -14,8 +15,9 @@ Phases (tests/e2e/heap_child.py; each starts from a fresh boot, as after a reset
              syncing every 300 s of GNSS time (seal, upload, challenges) — the budget's figure;
 - loop, ROMFS: the same with protocol/ and firmware/ executing in place from a ROMFS image
              (tests/e2e/rom_main.py emulates the ESP32's memory-mapped ROMFS partition on the
-             unix port), so only run-time objects and qstrs take heap.
-
+             unix port), so only run-time objects and qstrs take heap;
+- plain:     both loops again with plain mpy-cross, beside the firmware as the device bundle
+             compiles it (tools/mpy_build.py: the modules' own names shared between modules);
 - word size: the same day in steps (tests/e2e/heap_steps.py) on the 64-bit unix port and on
              MicroPython's 32-bit WebAssembly port (the ESP32's word size; npm package fetched
              by `make setup`, run under node), code from the filesystem and from ROMFS: the live
@@ -66,7 +68,7 @@ def main() -> int:
         print(f"  drive: {len(trips)} trips back to back, {hours:.1f} h, {km:.0f} km, 1 Hz NMEA")
 
         if args.steps_only:
-            rom = hs.build_romfs(tree, tmp / "firmware.romfs")
+            rom = hs.build_romfs(MPY_CROSS, tmp / "firmware.romfs")
             word_size(mp, tree, rom, nmea, end_t, tmp, {})
             return 0
         # States after each phase, made once at a roomy heap: each phase starts from them.
@@ -138,7 +140,7 @@ def main() -> int:
 
         # The same loop with the code executing in place from a ROMFS image (the ESP32's
         # deployment B, hardware/FLASHING.md): what is left is run-time objects and qstrs.
-        rom = hs.build_romfs(tree, tmp / "firmware.romfs")
+        rom = hs.build_romfs(MPY_CROSS, tmp / "firmware.romfs")
 
         def rom_works(kb: int) -> bool:
             b = hs.backend()
@@ -152,6 +154,22 @@ def main() -> int:
         if kb and rom_kb:
             saved = kb - rom_kb
             print(f"  code in place saves {saved} KB ({saved / kb:.0%} of the loop's heap)")
+        # The same two loops with plain mpy-cross (every name its own qstr): what
+        # tools/mpy_build.py's shared names save, measured in this run.
+        plain = hs.build_tree(MPY_CROSS, tmp / "plain", renamed=False)
+        plain_rom = hs.build_romfs(MPY_CROSS, tmp / "plain.romfs", renamed=False)
+
+        def plain_works(kb: int, image: Path | None) -> bool:
+            b = hs.backend()
+            proc = hs.run_loop(mp, plain, nmea, f"{kb}K", tmp / "loop", b, rom=image)
+            return hs.loop_ok(proc, b)
+
+        for label, image, ours in (("loop", None, kb), ("loop, ROMFS", plain_rom, rom_kb)):
+            p_kb = hs.smallest_heap(lambda k, i=image: plain_works(k, i), hi_k=args.max_kb)
+            line = f"  {label + ', plain':<10} {p_kb} KB" if p_kb else f"  {label}: > max"
+            if p_kb and ours:
+                line += f"   (plain mpy-cross: names cost {p_kb - ours} KB more)"
+            print(line)
         print("  issue 3 budget: 96 KB (target 64 KB)")
         word_size(mp, tree, rom, nmea, end_t, tmp, {"filesystem": kb, "ROMFS": rom_kb})
     finally:

@@ -41,10 +41,10 @@ from protocol.timeutil import month_start
 
 SALT_LEN = const(16)
 _ENTRY_TAIL = const(119)  # salt 1+16, blind 2+32, C 2+32, T 2+32
-_MAGIC = b"QMCK"
+_MAGIC = const(b"QMCK")
 _VERSION = const(1)
 _CLOSED = const(1)
-_U32 = 0x100000000
+_U32 = const(0x100000000)
 _MAX_POLICIES = const(16)  # Statement.policy_ids bound (SPEC §4.3)
 _MAX_OPEN = const(2)  # ledgers kept open: the current period and the one being sealed
 # ristretto255's group order ℓ (= protocol.ristretto.L; a test checks): blinds add mod ℓ.

@@ -45,6 +45,7 @@ from firmware.uplink import (
 from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
 from firmware.uplink.signed import signed_headers
 from protocol import cbor, cose, envelopes, labels
+from protocol.compat import const
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
 from protocol.record import CHALLENGE_ID_LEN, CHALLENGE_INDEX
@@ -74,7 +75,7 @@ MAX_PAGES = 32
 # A Challenge envelope is at most ~250 bytes (64-character obu_id, largest field values).
 MAX_ENVELOPE_BYTES = 256
 MAX_CURSOR_LEN = 64
-_CURSOR_CHARS = "-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_CURSOR_CHARS = const("-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class ChallengeInvalid(ValueError):

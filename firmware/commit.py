@@ -11,7 +11,7 @@ with C = pedersen.commit(price_micro, r) and T = record.trace_commitment(record_
 
 from firmware.accounting import SALT_LEN, InvalidSegment, encode_entry
 from protocol import cbor, pedersen
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.geo import LAT_MAX_E7, LON_MAX_E7
 from protocol.record import (
     FLAGS_ALL,
@@ -23,7 +23,7 @@ from protocol.record import (
 )
 from protocol.tariff import price_micro
 
-_U32 = 0x100000000
+_U32 = const(0x100000000)
 
 
 def commit_segment(record, rng):

@@ -49,14 +49,13 @@ from firmware.uplink import (
     MEDIA_CBOR,
     PATH_DISPUTES,
     SIGNED_REQUEST_HEADER,
-    BadResponse,
     ClockUnknown,
     HttpError,
     UplinkError,
     authority_resolver,
 )
 from firmware.uplink.sealed import SealedInvalid, StatementFiles
-from firmware.uplink.signed import signed_headers, signed_request
+from firmware.uplink.signed import poll_disputes, signed_request
 from protocol import cbor, cose, labels
 from protocol.compat import const, is_int
 from protocol.errors import InvalidMessage, ProtocolError
@@ -87,7 +86,7 @@ MAX_BATCH_OPENINGS = const(64)  # far below the backend's dispute_batch_max (100
 _ID_LEN = const(16)
 _MAX_SEGMENTS = const(100000)  # Statement.commitments bound (SPEC §4.3)
 _CHUNK = const(512)
-_DIR = "/disputes"
+_DIR = const("/disputes")
 
 
 class DisputeInvalid(ValueError):
@@ -292,16 +291,18 @@ class DisputeHandler:
         self._env_overhead = None
 
     # --- the run ----------------------------------------------------------------------------
-    def run(self):
+    def run(self, listed=None, error=None):
         """One sync's worth: poll, register new requests, take the driver's answers, upload
-        confirmed periods. Returns the known disputes (list of Dispute)."""
-        self.last_error = None
+        confirmed periods. Returns the known disputes (list of Dispute). ``listed`` or
+        ``error``: the outcome of a poll already made this sync (App.handle_disputes polls
+        first and loads this module only when there is something to do)."""
+        self.last_error = error
         self.opened = 0
-        try:
-            listed = self.poll()
-        except UplinkError as e:
-            self.last_error = e
-            listed = None
+        if listed is None and error is None:
+            try:
+                listed = self.poll()
+            except UplinkError as e:
+                self.last_error = e
         if listed is not None:
             self.register(listed)
         self.take_answers()
@@ -316,22 +317,7 @@ class DisputeHandler:
 
     def poll(self):
         """The dispute request envelopes the backend lists for us (a list of bytes)."""
-        now = self.clock.now()
-        path = self.client.base_path + PATH_DISPUTES
-        hdrs = signed_headers(self.signer, "GET", path, b"", now, self.rng)
-        resp = self.client.request("GET", PATH_DISPUTES, headers=hdrs)
-        if resp.status == 404:
-            return []  # a backend without disputes
-        resp.raise_for_status()
-        if resp.status == 204 or not resp.body:
-            return []
-        try:
-            items = cbor.decode(resp.body)
-        except ProtocolError:
-            items = None
-        if not isinstance(items, list):
-            raise BadResponse("dispute list is not a CBOR array")
-        return [e for e in items if isinstance(e, bytes)]
+        return poll_disputes(self.client, self.signer, self.clock.now(), self.rng)
 
     # --- registering requests ---------------------------------------------------------------
     def register(self, envelopes_):

@@ -19,7 +19,7 @@ and counted in ``dropped``; the other slot still loads.
 """
 
 from firmware.ledger import atomic
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 
 # protocol.envelopes and protocol.p256 (with cose, the CBOR decoder, the policy decoder and the
 # tariff rules behind them) are imported where a policy is verified — at boot and on install —
@@ -54,8 +54,8 @@ class ClockUnknown(PolicyRefused):
     code = "clock_unknown"
 
 
-_CURRENT = "current"
-_NEXT = "next"
+_CURRENT = const("current")
+_NEXT = const("next")
 
 
 class _Held:

@@ -24,12 +24,12 @@ import os
 
 from firmware.ledger import atomic
 from protocol import cbor
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.hashing import sha256
 
 ZERO_HASH = bytes(32)
-_CHAIN_MAGIC = b"QMCH\x01"
-_CHAIN_LEN = 5 + 4 + 32 + 1 + 8 + 8
+_CHAIN_MAGIC = const(b"QMCH\x01")
+_CHAIN_LEN = const(5 + 4 + 32 + 1 + 8 + 8)
 
 
 class StateError(Exception):

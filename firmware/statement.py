@@ -43,8 +43,8 @@ _HDR_CONTENT_TYPE = const(3)
 _HDR_KID = const(4)
 _MAX_OBU_ID_LEN = const(64)  # Statement.obu_id (SPEC §4.3)
 _PAIR_LEN = const(69)  # cbor [bstr(32), bstr(32)]
-_PAIR_HEAD = b"\x82\x58\x20"
-_BSTR32 = b"\x58\x20"
+_PAIR_HEAD = const(b"\x82\x58\x20")
+_BSTR32 = const(b"\x58\x20")
 _CHUNK = const(512)
 _SIG_LEN = const(64)
 

@@ -13,21 +13,21 @@ Every decoding failure raises a subclass of ``errors.DecodeError``, never anythi
 """
 
 from protocol import errors
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 
-_UINT64_LIMIT = 0x10000000000000000
+_UINT64_LIMIT = const(0x10000000000000000)
 
 # Major types.
-_UINT = 0
-_NINT = 1
-_BYTES = 2
-_TEXT = 3
-_ARRAY = 4
-_MAP = 5
-_TAG = 6
-_SIMPLE = 7
+_UINT = const(0)
+_NINT = const(1)
+_BYTES = const(2)
+_TEXT = const(3)
+_ARRAY = const(4)
+_MAP = const(5)
+_TAG = const(6)
+_SIMPLE = const(7)
 
-_BREAK = 0xFF
+_BREAK = const(0xFF)
 
 
 class Tag:

@@ -2,8 +2,19 @@
 code which only encodes does not carry it on the heap. Use it through cbor.decode."""
 
 from protocol import errors
-from protocol.cbor import _ARRAY, _BREAK, _BYTES, _NINT, _SIMPLE, _TAG, _TEXT, _UINT, Tag
-from protocol.compat import is_int
+from protocol.cbor import Tag
+from protocol.compat import const, is_int
+
+# Major types (RFC 8949 §3.1), as protocol.cbor has them (compile-time constants: no names
+# on the heap, so each module states its own).
+_UINT = const(0)
+_NINT = const(1)
+_BYTES = const(2)
+_TEXT = const(3)
+_ARRAY = const(4)
+_TAG = const(6)
+_SIMPLE = const(7)
+_BREAK = const(0xFF)
 
 
 def _check_utf8(b):

@@ -7,7 +7,7 @@ canonical=False)`` and checked with ``verify_signature``.
 """
 
 from protocol import cbor, errors, p256
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 
 TAG_SIGN1 = 18
 ALG_ES256 = -7
@@ -18,7 +18,7 @@ HDR_CRIT = 2
 HDR_CONTENT_TYPE = 3
 HDR_KID = 4
 
-_CONTEXT = "Signature1"
+_CONTEXT = const("Signature1")
 
 
 class Sign1:

@@ -16,19 +16,19 @@ Polygons do not cross the antimeridian (zones are planar in (lat_e7, lon_e7)); d
 handle it by wrapping the longitude difference.
 """
 
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.errors import InvalidMessage
 
 LAT_MAX_E7 = 900000000
 LON_MAX_E7 = 1800000000
-_LON_TURN_E7 = 3600000000
+_LON_TURN_E7 = const(3600000000)
 
 # Table spacing: 1 degree in 1e-7 degree units.
-_STEP_E7 = 10000000
+_STEP_E7 = const(10000000)
 # Same spacing in 1e-5 degree units, for the quadratic term (keeps products in small ints on
 # 64-bit ports; the quadratic term is ~1e-4 of the value, so 1e-5° resolution is ample).
-_STEP_E5 = 100000
-_TWO_STEP_E5_SQ = 2 * _STEP_E5 * _STEP_E5
+_STEP_E5 = const(100000)
+_TWO_STEP_E5_SQ = const(2 * _STEP_E5 * _STEP_E5)
 
 # Length of 1e-7 degree of latitude (meridian arc, M(φ)·π/180·1e-7 m) and of longitude
 # (parallel arc, N(φ)·cos(φ)·π/180·1e-7 m) at φ = 0°, 1°, …, 90°, in 1e-10 m, rounded.
@@ -36,7 +36,7 @@ _TWO_STEP_E5_SQ = 2 * _STEP_E5 * _STEP_E5
 # M = a(1 − e²)/(1 − e² sin²φ)^1.5, N = a/(1 − e² sin²φ)^0.5.
 # tests/host/test_geo_accuracy.py recomputes both tables in double precision.
 # fmt: off
-_K_MERIDIAN = (
+_K_MERIDIAN = const((
     110574276, 110574614, 110575628, 110577317, 110579679, 110582711, 110586409, 110590769,
     110595786, 110601453, 110607765, 110614713, 110622290, 110630486, 110639292, 110648696,
     110658689, 110669257, 110680389, 110692070, 110704288, 110717027, 110730273, 110744009,
@@ -49,9 +49,9 @@ _K_MERIDIAN = (
     111586243, 111597529, 111608247, 111618384, 111627928, 111636866, 111645188, 111652882,
     111659940, 111666353, 111672113, 111677211, 111681643, 111685403, 111688485, 111690887,
     111692604, 111693636, 111693980,
-)
+))
 
-_K_PARALLEL = (
+_K_PARALLEL = const((
     111319491, 111302650, 111252132, 111167951, 111050131, 110898706, 110713720, 110495225,
     110243285, 109957970, 109639364, 109287557, 108902651, 108484756, 108033992, 107550489,
     107034385, 106485831, 105904983, 105292009, 104647086, 103970401, 103262149, 102522536,
@@ -63,7 +63,7 @@ _K_PARALLEL = (
     40010231, 38186541, 36351021, 34504237, 32646757, 30779154, 28902006, 27015892, 25121395,
     23219102, 21309602, 19393486, 17471347, 15543783, 13611391, 11674770, 9734523, 7791250,
     5845557, 3898048, 1949327, 0,
-)
+))
 # fmt: on
 
 

@@ -6,7 +6,9 @@ HMAC is written out here; RFC 6979 nonces need it.
 
 import hashlib
 
-_BLOCK = 64
+from protocol.compat import const
+
+_BLOCK = const(64)
 
 
 def sha256(data):

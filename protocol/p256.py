@@ -14,7 +14,7 @@ secure element, which subclasses :class:`Signer`.
 """
 
 from protocol import errors, labels
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.hashing import hmac_sha256, sha256, tagged_hash
 from protocol.tables_p256 import COMB, COMB_SPACING, COMB_TEETH
 
@@ -25,11 +25,11 @@ B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-_INF = (1, 1, 0)
+_INF = const((1, 1, 0))
 
 # A random 32-byte string is >= N with probability ~2^-32, so 16 rejections in a row mean a
 # broken RNG rather than bad luck.
-_MAX_KEYGEN_TRIES = 16
+_MAX_KEYGEN_TRIES = const(16)
 
 
 # --- field and group arithmetic ----------------------------------------------------------

@@ -28,7 +28,7 @@ Nothing here is constant time: MicroPython's bigints are not (SPEC.md says so).
 """
 
 from protocol import errors
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 
 # --- constants (RFC 9496 §4.1; verified against their definitions in the contract suite) ---
 P = 2**255 - 19
@@ -42,11 +42,11 @@ ONE_MINUS_D_SQ = 115984302166877987919377552185558664793735775971541765443987972
 D_MINUS_ONE_SQ = 40440834346308536858101042469323190826248399146238708352240133220865137265952
 
 # The edwards25519 base point B (y = 4/5, x even), the canonical ristretto255 generator.
-_BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
-_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
+_BX = const(15112221349535400772501151409588531511454012693041857206046113283949847762202)
+_BY = const(46316835694926478169428394003475163141307993866256225615783033603165251855960)
 BASE = (_BX, _BY, 1, _BX * _BY % P)
 
-_IDENTITY = (0, 1, 1, 0)
+_IDENTITY = const((0, 1, 1, 0))
 
 
 # --- field helpers ---------------------------------------------------------------------------

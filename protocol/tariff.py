@@ -20,10 +20,10 @@ every fix with this module alone); the names here call into it.
 """
 
 from protocol import geo
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.errors import NoTariffCell, PolicyError
 
-_DAY_S = 86400
+_DAY_S = const(86400)
 
 
 class Zone:

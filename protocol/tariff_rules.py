@@ -9,17 +9,17 @@ into this module, so every name of protocol.tariff keeps working unchanged.
 """
 
 from protocol import geo
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.errors import InvalidMessage, PolicyError
 from protocol.tariff import Rate, TimeBand, Zone
 from protocol.timeutil import days_from_civil, days_in_month
 
-_U32 = 0x100000000
-_DAY_S = 86400
-_WEEK_S = 7 * _DAY_S
+_U32 = const(0x100000000)
+_DAY_S = const(86400)
+_WEEK_S = const(7 * _DAY_S)
 # ISO 8601 / RFC 3339 allow offsets up to ±18 h.
-_MAX_OFFSET_S = 18 * 3600
-_MAX_NAME_LEN = 64
+_MAX_OFFSET_S = const(18 * 3600)
+_MAX_NAME_LEN = const(64)
 
 
 def _need_int(where, field, value, lo, hi=None):

@@ -9,7 +9,7 @@ The day-number conversions are Howard Hinnant's ``days_from_civil`` / ``civil_fr
 make the era arithmetic work for negative inputs without special cases.
 """
 
-from protocol.compat import is_int
+from protocol.compat import const, is_int
 from protocol.errors import InvalidMessage
 
 # Seconds from 1970-01-01 to 2000-01-01 (10,957 days): MicroPython's embedded epoch.
@@ -17,7 +17,7 @@ EPOCH_2000_OFFSET = 946684800
 
 SECONDS_PER_DAY = 86400
 
-_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAYS_IN_MONTH = const((31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))
 
 
 def _need_int(name, value):

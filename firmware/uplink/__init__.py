@@ -8,6 +8,8 @@ This module holds what they share and stays small, because every import of a sub
 it: the backend endpoints (one place, so the backend and the OBU agree) and the error classes.
 """
 
+from protocol.compat import const
+
 # --- backend endpoints ------------------------------------------------------------------------
 # POST a sealed Statement envelope as-is (self-authenticating, no signed request).
 # 201 (new) or 200 (same envelope again): body = the signed Receipt, application/cose.
@@ -89,7 +91,7 @@ class ReceiptInvalid(UplinkError):
 
 
 # Statuses that mean "try again later" although they are 4xx.
-_TRANSIENT_4XX = (408, 425, 429)
+_TRANSIENT_4XX = const((408, 425, 429))
 
 
 class HttpError(UplinkError):

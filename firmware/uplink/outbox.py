@@ -35,6 +35,7 @@ from firmware.uplink import (
 from firmware.uplink.http import ticks_add, ticks_diff, ticks_ms
 from firmware.uplink.sealed import HashingReader, SealedInvalid, StatementFiles, hash_start
 from protocol import cbor, cose, envelopes, labels
+from protocol.compat import const
 from protocol.errors import ProtocolError
 from protocol.exchange import Receipt
 
@@ -42,12 +43,12 @@ BASE_S = 30
 CAP_S = 6 * 3600
 
 # outbox.state keys
-_FAILURES = 1
-_NEXT_AT = 2
-_LAST_AT = 3
-_LAST_CODE = 4
-_LAST_OK_AT = 5
-_REJECTED = 6  # [seq, http status (0: local), error code]
+_FAILURES = const(1)
+_NEXT_AT = const(2)
+_LAST_AT = const(3)
+_LAST_CODE = const(4)
+_LAST_OK_AT = const(5)
+_REJECTED = const(6)  # [seq, http status (0: local), error code]
 
 
 def verify_receipt(receipt, resolve_key, sealed, statement_hash):

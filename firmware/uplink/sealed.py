@@ -21,11 +21,12 @@ import os
 
 from firmware.ledger import atomic
 from protocol import cbor, labels
+from protocol.compat import const
 from protocol.errors import ProtocolError
 
 PAIR_LEN = 69  # 0x82, bstr(32) price commitment, bstr(32) trace commitment
 SIG_TAIL = 66  # the envelope ends with the signature: 0x58 0x40 + 64 bytes
-_PREFIX = 1024  # COSE header + Statement keys 1..8 fit: <= ~560 bytes with 16 policy ids
+_PREFIX = const(1024)  # COSE header + Statement keys 1..8 fit: <= ~560 bytes with 16 policy ids
 
 
 class SealedInvalid(ValueError):

@@ -10,8 +10,9 @@ Statements do not use it: they are signed envelopes already.
 import binascii
 import hashlib
 
-from firmware.uplink import SIGNED_REQUEST_HEADER, ClockUnknown
+from firmware.uplink import PATH_DISPUTES, SIGNED_REQUEST_HEADER, BadResponse, ClockUnknown
 from protocol import cbor, cose, labels
+from protocol.errors import ProtocolError
 
 NONCE_LEN = 16
 EMPTY_SHA256 = hashlib.sha256(b"").digest()
@@ -40,3 +41,26 @@ def signed_headers(signer, method, path, body, timestamp, rng):
     digest = hashlib.sha256(body).digest() if body else EMPTY_SHA256
     value = signed_request(signer, method, path, digest, timestamp, rng(NONCE_LEN))
     return [(SIGNED_REQUEST_HEADER, value)]
+
+
+def poll_disputes(client, signer, now, rng):
+    """The dispute request envelopes the backend lists for this unit (a list of bytes; SPEC
+    §8.1): a signed ``GET /api/v1/obu/disputes``, a 404 meaning a backend without disputes.
+
+    Here rather than in firmware.disputes so that a sync can learn that there is nothing to
+    do — the usual answer — without loading the dispute handler (App.handle_disputes)."""
+    path = client.base_path + PATH_DISPUTES
+    hdrs = signed_headers(signer, "GET", path, b"", now, rng)
+    resp = client.request("GET", PATH_DISPUTES, headers=hdrs)
+    if resp.status == 404:
+        return []  # a backend without disputes
+    resp.raise_for_status()
+    if resp.status == 204 or not resp.body:
+        return []
+    try:
+        items = cbor.decode(resp.body)
+    except ProtocolError:
+        items = None
+    if not isinstance(items, list):
+        raise BadResponse("dispute list is not a CBOR array")
+    return [e for e in items if isinstance(e, bytes)]

@@ -11,7 +11,7 @@ Shared by tests/e2e/test_heap_budget.py and bench/heap_bench.py:
   300 s of GNSS time (sealing, uploading to a ReplayBackend, answering its challenges) — under
   ``-X heapsize``; :func:`run_phase`: one phase (heap_child.py);
 - :func:`smallest_heap`: bisection over heap sizes in 4 KB steps;
-- :func:`build_romfs`: the same .mpy files as a ROMFS image, for :func:`run_loop` ``rom=``:
+- :func:`build_romfs`: the same modules as a ROMFS image, for :func:`run_loop` ``rom=``:
   the code executing in place as from an ESP32's ROMFS partition (rom_main.py says how the
   unix port is made to hold it outside its heap);
 - :func:`run_steps`: the day in steps (heap_steps.py) with the live heap after each, on the
@@ -33,6 +33,7 @@ from protocol import p256
 from tests.conftest import REPO
 from tests.e2e import obu_setup
 from tests.host.fake_backend import ReplayBackend
+from tools import mpy_build
 
 OBU_KEY = 0x0B0E2E
 CHILD = "heap_child.py"
@@ -47,25 +48,35 @@ ROM_PAD = 120_000  # one padding environment string (Linux's limit for one is 12
 PERIOD_S = 3600
 
 
-def build_tree(mpy_cross: str, dest: Path) -> Path:
-    """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and the phase driver."""
+def build_tree(mpy_cross: str, dest: Path, renamed: bool = True, root: str = "") -> Path:
+    """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and the phase drivers;
+    ``renamed``: compiled as the device bundle is (tools/mpy_build.py: a module's own names
+    shared between modules; ``root`` where the packages will lie on the import path), else
+    plain mpy-cross."""
+    work = dest.parent / (dest.name + ".src")
     for pkg in ("protocol", "firmware"):
         for src in sorted((REPO / pkg).rglob("*.py")):
             rel = src.relative_to(REPO)
             out = dest / rel.with_suffix(".mpy")
+            if renamed:
+                mpy_build.compile_module(mpy_cross, rel.as_posix(), out, work, root)
+                continue
             out.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([mpy_cross, "-o", str(out), str(rel)], cwd=REPO, check=True)
+    shutil.rmtree(work, ignore_errors=True)
     for name in (CHILD, *STEP_SCRIPTS):
         shutil.copy(REPO / "tests" / "e2e" / name, dest / name)
     return dest
 
 
-def build_romfs(tree: Path, dest: Path) -> Path:
-    """protocol/ and firmware/ of ``tree`` (already .mpy) as one ROMFS image at ``dest``
-    (``mpremote romfs build``, the tool that deploys it to a device)."""
+def build_romfs(mpy_cross: str, dest: Path, renamed: bool = True) -> Path:
+    """protocol/ and firmware/ compiled for a ROMFS partition (``build_tree`` with the
+    modules' ``__file__`` under /rom) as one ROMFS image at ``dest`` (``mpremote romfs
+    build``, the tool that deploys it to a device)."""
     src = dest.parent / (dest.name + ".src")
-    for pkg in ("protocol", "firmware"):
-        shutil.copytree(tree / pkg, src / pkg, dirs_exist_ok=True)
+    build_tree(mpy_cross, src, renamed, root="/rom/")
+    for name in (CHILD, *STEP_SCRIPTS):
+        (src / name).unlink()
     args = [sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(dest), "build"]
     subprocess.run([*args, str(src)], check=True, capture_output=True)
     shutil.rmtree(src)

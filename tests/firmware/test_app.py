@@ -598,3 +598,57 @@ def test_a_lid_opened_while_parked_is_dated_by_the_first_fix():
         assert tamper.TamperLog(root).count == 1
     finally:
         ds.rmtree(root)
+
+
+class _Loaded(Exception):
+    pass
+
+
+class _NotToBeLoaded:
+    """Stands in sys.modules for a module that must not be imported: any use raises."""
+
+    def __getattr__(self, name):
+        raise _Loaded("firmware.disputes was loaded for " + name)
+
+
+def test_a_sync_without_disputes_does_not_load_the_dispute_handler():
+    import sys
+
+    from firmware.uplink.http import HttpClient
+    from protocol import cbor
+    from tests.firmware.uplink_fixtures import HOST, PORT, FakeNet, json_error, response
+
+    root = ds.tmpdir("app")
+    real = sys.modules.get("firmware.disputes")
+    try:
+        app = make_app(root)
+        app.gnss_time = ds.T_DRIVE
+        net = FakeNet(
+            response(200, cbor.encode([]), "application/cbor"),  # nothing listed
+            json_error(404, "not_found"),  # a backend without disputes
+            json_error(503, "unavailable"),  # the poll fails: kept as the sync's error
+            response(200, cbor.encode([]), "application/cbor"),
+        )
+        client = HttpClient(HOST, PORT, connect=net)
+        sys.modules["firmware.disputes"] = _NotToBeLoaded()
+        for _ in range(2):
+            summary = {"errors": []}
+            app.handle_disputes(summary, client)
+            assert summary["disputes"] == [] and summary["errors"] == []
+        summary = {"errors": []}
+        app.handle_disputes(summary, client)
+        assert summary["disputes"] == [] and summary["errors"][0].status == 503
+        for raw in net.sent():  # each poll a signed GET
+            assert raw.startswith(b"GET /api/v1/obu/disputes ") and b"QM-Signed-Request" in raw
+        # A unit that has had a dispute runs the handler at every sync (waiting answers,
+        # confirmed uploads, the status): the tripwire goes off.
+        from firmware.ledger import atomic
+
+        atomic.ensure_dir(root + "/disputes")
+        raises(_Loaded, app.handle_disputes, {"errors": []}, client)
+    finally:
+        if real is None:
+            sys.modules.pop("firmware.disputes", None)
+        else:
+            sys.modules["firmware.disputes"] = real
+        ds.rmtree(root)
