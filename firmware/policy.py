@@ -104,6 +104,8 @@ class PolicyStore:
         from protocol import envelopes
 
         policy, pid = envelopes.open_policy(envelope, self._resolve, self._verify)
+        if self.vehicle_class is not None:
+            policy.keep_class(self.vehicle_class)  # the other classes' rates: heap never used
         return _Held(policy, pid, envelope)
 
     def _load(self, slot):
@@ -163,7 +165,7 @@ class PolicyStore:
                 return p, held.pid  # already held: installing again changes nothing
         if p.valid_until <= now:
             raise PolicyExpired("policy v%d ended at %d" % (p.version, p.valid_until))
-        if self.vehicle_class is not None and not _has_class(p, self.vehicle_class):
+        if self.vehicle_class is not None and not p.class_rates(self.vehicle_class):
             raise PolicyClassMissing(
                 "policy v%d has no rates for class %d" % (p.version, self.vehicle_class)
             )
@@ -194,10 +196,3 @@ class PolicyStore:
         self._store(_CURRENT, nxt)
         self._store(_NEXT, None)
         return True
-
-
-def _has_class(policy, vehicle_class):
-    for r in policy.rates:
-        if r.vehicle_class == vehicle_class:
-            return True
-    return False

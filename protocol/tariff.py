@@ -251,6 +251,19 @@ class TariffPolicy:
         """Tariff cell ``(zone_id, band_id)`` at a position and Unix second."""
         return (self.zone_at(lat_e7, lon_e7), self.band_at(t))
 
+    def class_rates(self, vehicle_class):
+        """The rates (micro-units per km) of one vehicle class, in no particular cell order."""
+        return [v for k, v in self._index().items() if k[2] == vehicle_class]
+
+    def keep_class(self, vehicle_class):
+        """Keep only ``vehicle_class``'s rates: an OBU prices one class, and the Rate objects
+        of the others are heap it never uses. ``rates`` is emptied and :meth:`rate` and
+        :meth:`class_rates` answer from the index; the policy id, the signed payload's hash,
+        does not change. For a validated policy that is not validated again (PolicyStore on
+        the OBU)."""
+        self._rate_map = {k: v for k, v in self._index().items() if k[2] == vehicle_class}
+        self.rates = []
+
     def rate(self, zone_id, band_id, vehicle_class):
         """Rate in micro-units per km for a cell and vehicle class; NoTariffCell if none."""
         r = self._index().get((zone_id, band_id, vehicle_class))

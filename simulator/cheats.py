@@ -102,7 +102,7 @@ class CheatSpec:
 
 
 def cheapest_rate(policy: tariff.TariffPolicy, vehicle_class: int) -> int:
-    return min(r.rate_micro_per_km for r in policy.rates if r.vehicle_class == vehicle_class)
+    return min(policy.class_rates(vehicle_class))
 
 
 class CheatApp(App):
