@@ -37,6 +37,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,12 +130,18 @@ def main() -> int:
             shown = f"{kb} KB" if kb else f"> {args.max_kb} KB"
             print(f"  {phase:<10} {shown:>14} {live[phase] / 1024:>10.1f} KB")
 
-        def loop_works(kb: int) -> bool:
-            b = hs.backend()
-            proc = hs.run_loop(mp, tree, nmea, f"{kb}K", tmp / "loop", b)
-            return hs.loop_ok(proc, b)
+        def loop_works(code: Path, image: Path | None = None) -> Callable[[int], bool]:
+            """Does the whole loop work at kb KB, code from ``code`` or in place from
+            ``image``?"""
 
-        kb = hs.smallest_heap(loop_works, hi_k=args.max_kb)
+            def works(kb: int) -> bool:
+                b = hs.backend()
+                proc = hs.run_loop(mp, code, nmea, f"{kb}K", tmp / "loop", b, rom=image)
+                return hs.loop_ok(proc, b)
+
+            return works
+
+        kb = hs.smallest_heap(loop_works(tree), hi_k=args.max_kb)
         shown = f"{kb} KB" if kb else f"> {args.max_kb} KB"
         print(f"  {'loop':<10} {shown:>14}   (sync every 300 s: {counts} per day)")
 
@@ -142,12 +149,7 @@ def main() -> int:
         # deployment B, hardware/FLASHING.md): what is left is run-time objects and qstrs.
         rom = hs.build_romfs(MPY_CROSS, tmp / "firmware.romfs")
 
-        def rom_works(kb: int) -> bool:
-            b = hs.backend()
-            proc = hs.run_loop(mp, tree, nmea, f"{kb}K", tmp / "loop", b, rom=rom)
-            return hs.loop_ok(proc, b)
-
-        rom_kb = hs.smallest_heap(rom_works, hi_k=args.max_kb)
+        rom_kb = hs.smallest_heap(loop_works(tree, rom), hi_k=args.max_kb)
         rom_shown = f"{rom_kb} KB" if rom_kb else f"> {args.max_kb} KB"
         image_b = rom.stat().st_size
         print(f"  {'loop, ROMFS':<10} {rom_shown:>14}   (code in place, image {image_b} B)")
@@ -159,13 +161,8 @@ def main() -> int:
         plain = hs.build_tree(MPY_CROSS, tmp / "plain", renamed=False)
         plain_rom = hs.build_romfs(MPY_CROSS, tmp / "plain.romfs", renamed=False)
 
-        def plain_works(kb: int, image: Path | None) -> bool:
-            b = hs.backend()
-            proc = hs.run_loop(mp, plain, nmea, f"{kb}K", tmp / "loop", b, rom=image)
-            return hs.loop_ok(proc, b)
-
         for label, image, ours in (("loop", None, kb), ("loop, ROMFS", plain_rom, rom_kb)):
-            p_kb = hs.smallest_heap(lambda k, i=image: plain_works(k, i), hi_k=args.max_kb)
+            p_kb = hs.smallest_heap(loop_works(plain, image), hi_k=args.max_kb)
             line = f"  {label + ', plain':<10} {p_kb} KB" if p_kb else f"  {label}: > max"
             if p_kb and ours:
                 line += f"   (plain mpy-cross: names cost {p_kb - ours} KB more)"
@@ -191,11 +188,10 @@ def word_size(
     for label, image in (("filesystem", None), ("ROMFS", rom)):
         live: dict[str, dict[str, int]] = {}
         for port in ("unix", "wasm"):
-            be = hs.backend()
-            with be.serve() as p:
-                cfg, root = hs.new_unit(tmp / f"steps-{port}", p)
-                steps, report = hs.run_steps(port, tree, cfg, root, nmea, end_t, image, mp)
-            live[port] = dict(steps)
+            work = tmp / f"steps-{label}-{port}"
+            run = hs.day_in_steps(port, tree, nmea, end_t, work, image, mp)
+            live[port] = run.live
+        report = run.report
         print(f"  code from the {label}  (sealed uploaded answered errors segments: {report})")
         print(f"    {'step':<22} {'64-bit':>9} {'32-bit':>9} {'ratio':>6}")
         for step, b64 in live["unix"].items():

@@ -6,9 +6,10 @@ Loaded by tests/e2e/heap_steps_unix.py (the 64-bit unix port) and tests/e2e/wasm
 calls (its C stack cannot be scanned), so the harness makes every step its own call and the
 live heap is read at the start of the next one; the unix port collects where it is asked.
 
-    boot(cfg, root, nmea)   the App as firmware/host_main.py builds it, the NMEA file opened
+    boot(cfg, root, nmea, end_t)  the App as firmware/host_main.py builds it, the NMEA opened
     drive(n)                n reads of 256 bytes fed to the App; 0 when the file has ended
-    seal(t)                 the drive closed; the periods ended by GNSS time t sealed
+    then AFTER_DRIVE, (label, function) in order:
+    seal()                  the drive closed; the periods ended by GNSS time end_t sealed
     upload()                the sealed statements submitted, receipts verified
     challenge()             the backend's challenges answered
     unload()                the network phase's modules dropped, as a sync ends
@@ -22,6 +23,7 @@ import random
 
 app = None
 uart = None
+end_t = None
 summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
 
 
@@ -67,8 +69,8 @@ def relay_connect(host, port, timeout_ms):
     return RelayConn(host, port)
 
 
-def boot(cfg_path, root, nmea, connect=None):
-    global app, uart
+def boot(cfg_path, root, nmea, t_end, connect=None):
+    global app, uart, end_t
     from firmware import config
     from firmware.app import App
     from firmware.board.host import FileUart, software_signer
@@ -79,6 +81,7 @@ def boot(cfg_path, root, nmea, connect=None):
     cfg = config.load(cfg_path)
     app = App(cfg, root, software_signer(root + "/obu.key"), rng=rng, connect=connect)
     uart = FileUart(nmea, 256)
+    end_t = t_end
 
 
 def drive(n):
@@ -90,11 +93,11 @@ def drive(n):
     return 1
 
 
-def seal(t):
+def seal():
     from firmware.app import unload_modules
 
     app.end_of_input()
-    app.gnss_time = t
+    app.gnss_time = end_t
     summary["sealed"] = len(app.seal_due())
     unload_modules(())
 
@@ -112,6 +115,16 @@ def unload():
     from firmware.app import _NETWORK_MODULES, unload_modules
 
     unload_modules(_NETWORK_MODULES)
+
+
+# The steps after the drive, each followed by a reading of the live heap under its label.
+AFTER_DRIVE = (
+    ("seal", "seal"),
+    ("upload", "upload"),
+    ("upload, unloaded", "unload"),
+    ("challenge", "challenge"),
+    ("challenge, unloaded", "unload"),
+)
 
 
 def live():

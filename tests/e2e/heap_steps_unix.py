@@ -25,21 +25,14 @@ def main(rom, cfg, root, nmea, end_t):
         print('{"step": "%s", "live": %d}' % (step, hs.live()))
 
     live("start")
-    hs.boot(cfg, root, nmea)
+    hs.boot(cfg, root, nmea, int(end_t))
     live("boot")
     while hs.drive(64):
         pass
     live("drive")
-    hs.seal(int(end_t))
-    live("seal")
-    hs.upload()
-    live("upload")
-    hs.unload()
-    live("upload, unloaded")
-    hs.challenge()
-    live("challenge")
-    hs.unload()
-    live("challenge, unloaded")
+    for label, step in hs.AFTER_DRIVE:
+        getattr(hs, step)()
+        live(label)
     print('{"report": "%s"}' % hs.report())
 
 

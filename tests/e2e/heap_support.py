@@ -14,7 +14,7 @@ Shared by tests/e2e/test_heap_budget.py and bench/heap_bench.py:
 - :func:`build_romfs`: the same modules as a ROMFS image, for :func:`run_loop` ``rom=``:
   the code executing in place as from an ESP32's ROMFS partition (rom_main.py says how the
   unix port is made to hold it outside its heap);
-- :func:`run_steps`: the day in steps (heap_steps.py) with the live heap after each, on the
+- :func:`day_in_steps`: the day in steps (heap_steps.py) with the live heap after each, on the
   64-bit unix port or on the 32-bit WebAssembly port (:data:`WASM_PACKAGE`, under node): the
   same objects measured at both word sizes.
 """
@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from protocol import p256
@@ -48,11 +49,13 @@ ROM_PAD = 120_000  # one padding environment string (Linux's limit for one is 12
 PERIOD_S = 3600
 
 
-def build_tree(mpy_cross: str, dest: Path, renamed: bool = True, root: str = "") -> Path:
-    """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and the phase drivers;
-    ``renamed``: compiled as the device bundle is (tools/mpy_build.py: a module's own names
-    shared between modules; ``root`` where the packages will lie on the import path), else
-    plain mpy-cross."""
+def build_tree(
+    mpy_cross: str, dest: Path, renamed: bool = True, root: str = "", drivers: bool = True
+) -> Path:
+    """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and, with ``drivers``, the
+    phase drivers; ``renamed``: compiled as the device bundle is (tools/mpy_build.py: a
+    module's own names shared between modules; ``root`` where the packages will lie on the
+    import path), else plain mpy-cross."""
     work = dest.parent / (dest.name + ".src")
     for pkg in ("protocol", "firmware"):
         for src in sorted((REPO / pkg).rglob("*.py")):
@@ -64,7 +67,7 @@ def build_tree(mpy_cross: str, dest: Path, renamed: bool = True, root: str = "")
             out.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run([mpy_cross, "-o", str(out), str(rel)], cwd=REPO, check=True)
     shutil.rmtree(work, ignore_errors=True)
-    for name in (CHILD, *STEP_SCRIPTS):
+    for name in (CHILD, *STEP_SCRIPTS) if drivers else ():
         shutil.copy(REPO / "tests" / "e2e" / name, dest / name)
     return dest
 
@@ -74,9 +77,7 @@ def build_romfs(mpy_cross: str, dest: Path, renamed: bool = True) -> Path:
     modules' ``__file__`` under /rom) as one ROMFS image at ``dest`` (``mpremote romfs
     build``, the tool that deploys it to a device)."""
     src = dest.parent / (dest.name + ".src")
-    build_tree(mpy_cross, src, renamed, root="/rom/")
-    for name in (CHILD, *STEP_SCRIPTS):
-        (src / name).unlink()
+    build_tree(mpy_cross, src, renamed, root="/rom/", drivers=False)
     args = [sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(dest), "build"]
     subprocess.run([*args, str(src)], check=True, capture_output=True)
     shutil.rmtree(src)
@@ -211,47 +212,59 @@ def wasm_available() -> str | None:
     return None
 
 
-def run_steps(
+@dataclass
+class StepsRun:
+    """One day in steps: live heap after each step, the run's report (sealed uploaded
+    answered errors segments), the backend stand-in it talked to and the unit's folder."""
+
+    live: dict[str, int]
+    report: str
+    backend: ReplayBackend
+    root: Path
+
+
+def day_in_steps(
     port: str,
     tree: Path,
-    cfg: Path,
-    root: Path,
     nmea: Path,
     end_t: int,
+    work: Path,
     rom: Path | None = None,
     micropython: str | None = None,
-) -> tuple[list[tuple[str, int]], str]:
-    """The day in steps on ``port`` ("unix": ``micropython``, 64-bit, at a roomy heap; "wasm":
-    the 32-bit WebAssembly port under node), the code from ``tree`` or in place from ``rom``.
-    Returns ([(step, live bytes)], report "sealed uploaded answered errors segments")."""
-    if port == "wasm":
-        args = [str(NODE), str(WASM_HARNESS), str(WASM_PACKAGE), "-" if rom else str(tree)]
-        args += [str(rom) if rom else "-", str(cfg), str(root), str(nmea), str(end_t)]
-        proc = _run(args, tree)
-    else:
-        assert micropython is not None
-        env = None
-        cwd = tree
-        rom_arg = "-"
-        if rom is not None:
-            env, room = rom_env(rom)
-            rom_arg = f"{rom}:{room}"
-            cwd = root.parent / "steps"  # no firmware/ here: the code comes from /rom
-            cwd.mkdir(exist_ok=True)
-            for name in STEP_SCRIPTS:
-                shutil.copy(tree / name, cwd / name)
-        args = [micropython, "-X", "heapsize=2M", "heap_steps_unix.py", rom_arg]
-        args += [str(cfg), str(root), str(nmea), str(end_t)]
-        proc = _run(args, cwd, env=env)
+) -> StepsRun:
+    """The day in steps (heap_steps.py) on ``port`` ("unix": ``micropython``, 64-bit, at a
+    roomy heap; "wasm": the 32-bit WebAssembly port under node), the code from ``tree`` or in
+    place from ``rom``, a fresh unit in ``work`` talking to a fresh backend stand-in."""
+    be = backend()
+    with be.serve() as p:
+        cfg, root = new_unit(work, p)
+        if port == "wasm":
+            args = [str(NODE), str(WASM_HARNESS), str(WASM_PACKAGE), "-" if rom else str(tree)]
+            args += [str(rom) if rom else "-", str(cfg), str(root), str(nmea), str(end_t)]
+            proc = _run(args, tree)
+        else:
+            assert micropython is not None
+            env = None
+            cwd = tree
+            rom_arg = "-"
+            if rom is not None:
+                env, room = rom_env(rom)
+                rom_arg = f"{rom}:{room}"
+                cwd = work / "steps"  # no firmware/ here: the code comes from /rom
+                cwd.mkdir()
+                for name in STEP_SCRIPTS:
+                    shutil.copy(tree / name, cwd / name)
+            args = [micropython, "-X", "heapsize=2M", "heap_steps_unix.py", rom_arg]
+            args += [str(cfg), str(root), str(nmea), str(end_t)]
+            proc = _run(args, cwd, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{port} steps failed: {proc.stderr[-2000:]}")
-    steps: list[tuple[str, int]] = []
-    report = ""
+    run = StepsRun({}, "", be, root)
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
             row = json.loads(line)
             if "report" in row:
-                report = row["report"]
+                run.report = row["report"]
             else:
-                steps.append((row["step"], row["live"]))
-    return steps, report
+                run.live[row["step"]] = row["live"]
+    return run

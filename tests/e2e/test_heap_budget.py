@@ -134,16 +134,14 @@ def test_the_day_on_the_32_bit_port_with_the_code_in_place(
     end_t = trips[-1].samples[-1].t
     live = {}
     for port in ("unix", "wasm"):
-        be = hs.backend()
-        with be.serve() as p:
-            cfg, root = hs.new_unit(tmp_path / port, p)
-            steps, report = hs.run_steps(port, tree, cfg, root, nmea, end_t, rom, micropython)
+        run = hs.day_in_steps(port, tree, nmea, end_t, tmp_path / port, rom, micropython)
+        be, report = run.backend, run.report
         sealed, uploaded, answered, errors, segments = map(int, report.split())
         assert sealed == uploaded == len(be.statements) >= 6, (port, report)
         assert answered == len(be.issued) == len(be.openings) > 0, (port, report)
         assert errors == 0 and segments >= 40, (port, report)
-        check_chain(sealed_statements(root), obu_key(root))
-        live[port] = dict(steps)
+        check_chain(sealed_statements(run.root), obu_key(run.root))
+        live[port] = run.live
     assert list(live["unix"]) == list(live["wasm"])
     for step, b64 in live["unix"].items():
         if step == "start":

@@ -86,23 +86,18 @@ function live(step) {
 run(`import sys; sys.path.insert(0, "/"); sys.path.insert(0, "${tree !== "-" ? "/d" : "/rom"}")`);
 live("start");
 run(`import heap_steps as hs
-hs.boot("/u/config.json", "/u/obu", "/u/day.nmea", hs.relay_connect)`);
+hs.boot("/u/config.json", "/u/obu", "/u/day.nmea", ${Number(endT)}, hs.relay_connect)`);
 live("boot");
 for (;;) {
   run("_more = hs.drive(64)");
   if (!mp.globals.get("_more")) break;
 }
 live("drive");
-run(`hs.seal(${Number(endT)})`);
-live("seal");
-run("hs.upload()");
-live("upload");
-run("hs.unload()");
-live("upload, unloaded");
-run("hs.challenge()");
-live("challenge");
-run("hs.unload()");
-live("challenge, unloaded");
+run("_n = len(hs.AFTER_DRIVE)");
+for (let i = 0, n = mp.globals.get("_n"); i < n; i++) {
+  run(`_label, _step = hs.AFTER_DRIVE[${i}]; getattr(hs, _step)()`);
+  live(mp.globals.get("_label"));
+}
 run("_report = hs.report()");
 console.log(JSON.stringify({ report: mp.globals.get("_report") }));
 for (const line of out) if (line.trim()) console.error(line);
