@@ -4,21 +4,33 @@ MicroPython interns every name a module uses — function, method, attribute, ar
 global names, short string constants, the module's name and file name — in qstr pools that are
 never freed; a full pool is followed by one twice its size (on the unix and WebAssembly ports,
 past 1,270 names, a pool of 1,280 entries: 9 KB at once on a 32-bit port, 14 KB at 64 bits).
-Names that only one module uses need not differ between modules, so before mpy-cross compiles
-a module its own names are renamed ``_a``, ``_b``, … in order of first use, the same short
-names in every module: a handful of qstrs for the whole firmware instead of one per name. The
-day's loop interned 1,596 names with plain mpy-cross and interns ~1,290 so built.
+Most names need not be spelled out on the device, so before mpy-cross compiles a module its
+names are renamed ``_a``, ``_b``, …: each name gets the first short name that no other renamed
+name of the modules it occurs in has taken, so a name is spelled the same in every module that
+uses it and one short name stands for many names that never meet in a module — ~60 qstrs for
+~690 names. The day's loop interned 1,596 names with plain mpy-cross, ~1,290 with only the
+modules' own names renamed, and ~1,060 so built: below 1,270, so no 1,280-entry pool at all.
 
-A name is renamed only if nothing outside the module can mean it:
+Two kinds of names are renamed, both only when nothing outside the device modules can mean
+them — never a dunder, a name that is the whole of a string literal anywhere in the repository
+(``getattr(obj, "_x")``, ``"mod._x"``), a name of a file that runs against the compiled modules
+or ships as source beside them (:data:`KEPT`), or a name in the code of the docs (board
+snippets run over mpremote):
 
-- it occurs as a name token in exactly one Python file of the whole repository (tests,
-  backend, simulator, tools and bench included: a test that imports
-  ``firmware.host_main._connect`` keeps that name);
-- it is never the whole of a string literal anywhere (``getattr(obj, "_x")``, ``"mod._x"``);
-- it is the module's own: private (``_x``, not a dunder), a constant the module assigns at
-  column 0 (``LIMIT = …``), or an attribute or method of its classes that is only ever used as
-  ``self.x``/``cls.x`` or defined with ``def x`` — except the stream and board methods that C
-  code or other objects call by name (``_PROTOCOL_METHODS``).
+- a module's own names (:func:`_own_names`), which occur as a name token in exactly one Python
+  file of the whole repository (tests, backend, simulator, tools and bench included): private
+  names (``_x``), constants it assigns at column 0 (``LIMIT = …``), and attributes and methods
+  of its classes that are only ever used as ``self.x``/``cls.x`` or defined with ``def x`` —
+  except the stream and board methods that C code or other objects call by name
+  (``_PROTOCOL_METHODS``);
+- names the device modules share (:func:`_shared_names`): module-level functions and
+  variables and function parameters that protocol/ or firmware/ define, which tests, backend
+  and simulator may use too, because they run the source. Never a class (its name shows in
+  tracebacks and messages), a module, a builtin, a name a board driver uses (firmware/board/
+  is MicroPython's and the drivers' vocabulary), a name imported from outside, a keyword of a
+  call to something the device modules do not define, a public ``const()`` another module
+  imports (renamed private, mpy-cross would fold it away), or an attribute of anything but a
+  device module: two renamed names sharing a short name could meet on one object.
 
 Tracebacks stay readable: renaming is token by token, so line numbers do not move, and the
 file name embedded with ``-s`` is the module's ``__file__`` on the device (one qstr for the
@@ -31,6 +43,7 @@ Used by ``make device-bundle`` (tools/device_bundle.py) and by the heap budget t
 from __future__ import annotations
 
 import ast
+import builtins
 import io
 import re
 import subprocess
@@ -96,14 +109,39 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
     return list(tokenize.generate_tokens(io.StringIO(text).readline))
 
 
+# Files that run against the compiled modules or are shipped as source beside them: every name
+# they use keeps its spelling. Python snippets in the builders' docs (run on a board over
+# mpremote) count too: see _doc_names.
+KEPT = (
+    "firmware/main.py",
+    "firmware/boot.py",
+    "tests/e2e/heap_steps.py",
+    "tests/e2e/heap_steps_unix.py",
+    "tests/e2e/heap_child.py",
+    "tests/e2e/rom_main.py",
+    "tests/e2e/wasm_heap.mjs",
+)
+KEPT_DOCS = ("hardware", "firmware", "protocol", "README.md")
+# The hardware abstraction: its names are the boards' drivers' and MicroPython's own.
+BOARD = "firmware/board/"
+_FENCE = re.compile(r"```.*?```", re.S)
+_INLINE = re.compile(r"`[^`\n]+`")
+
+
 @cache
 def renames(root: Path = REPO) -> dict[str, dict[str, str]]:
-    """{path of a device module relative to ``root``: {own name: short name}}."""
-    files: dict[str, list[tokenize.TokenInfo]] = {}
+    """{path of a device module relative to ``root``: {name: short name}}.
+
+    Two kinds of names are renamed (:func:`_own_names`, :func:`_shared_names`); each gets
+    the first short name that none of the modules it occurs in already gives to another name
+    or uses, so a name means the same short name in every module, and one short name stands
+    for many names that never meet in a module."""
+    texts: dict[str, str] = {}
     for top in SCANNED:
         for p in sorted((root / top).rglob("*.py")):
             if "__pycache__" not in p.parts:
-                files[p.relative_to(root).as_posix()] = _tokens(p.read_text())
+                texts[p.relative_to(root).as_posix()] = p.read_text()
+    files = {path: _tokens(text) for path, text in texts.items()}
     where: dict[str, set[str]] = {}
     in_strings: set[str] = set()
     for path, toks in files.items():
@@ -112,27 +150,154 @@ def renames(root: Path = REPO) -> dict[str, dict[str, str]]:
                 where.setdefault(t.string, set()).add(path)
             elif t.type == tokenize.STRING:
                 in_strings.update(_names_in_string(t.string))
-    out: dict[str, dict[str, str]] = {}
-    for path, toks in files.items():
-        if not path.startswith(DEVICE_PACKAGES):
-            continue
-        own = _own_names(toks)
-        used = {t.string for t in toks if t.type == tokenize.NAME}
-        table: dict[str, str] = {}
-        short = (s for s in _short_names() if s not in used)
-        for t in toks:
-            name = t.string
+    device = {p: toks for p, toks in files.items() if p.startswith(DEVICE_PACKAGES)}
+    trees = {p: ast.parse(texts[p]) for p in device}
+    used = {p: {t.string for t in toks if t.type == tokenize.NAME} for p, toks in device.items()}
+    # name -> the device modules it is renamed in
+    chosen: dict[str, set[str]] = {}
+    kept = _kept_names(root)
+    for path, toks in device.items():
+        for name in _own_names(toks):
             if (
-                t.type == tokenize.NAME
-                and name not in table
-                and name in own
-                and not name.startswith("__")
+                not name.startswith("__")
                 and where.get(name) == {path}
                 and name not in in_strings
+                and name not in kept
             ):
-                table[name] = next(short)
-        out[path] = table
+                chosen[name] = {path}
+    for name in _shared_names(root, device, trees, in_strings):
+        chosen.setdefault(name, {p for p in device if name in used[p]})
+    # First use order within the biggest sets first: deterministic, and the widely shared
+    # names take the shortest short names.
+    first: dict[str, tuple[str, int]] = {}
+    for path, toks in device.items():
+        for i, t in enumerate(toks):
+            if t.type == tokenize.NAME and t.string in chosen:
+                first.setdefault(t.string, (path, i))
+    taken: dict[str, set[str]] = {p: set(used[p]) for p in device}
+    out: dict[str, dict[str, str]] = {p: {} for p in device}
+    for name in sorted(chosen, key=lambda n: (-len(chosen[n]), first[n])):
+        mods = chosen[name]
+        short = next(s for s in _short_names() if not any(s in taken[m] for m in mods))
+        for m in mods:
+            taken[m].add(short)
+            out[m][name] = short
     return out
+
+
+def _shared_names(
+    root: Path,
+    device: dict[str, list[tokenize.TokenInfo]],
+    trees: dict[str, ast.Module],
+    in_strings: set[str],
+) -> set[str]:
+    """Names the device modules share that only they can mean: module-level functions and
+    variables and function parameters defined in protocol/ or firmware/ — never a class (its
+    name shows in tracebacks), a module, a dunder, a builtin or a name a string holds — that
+    no kept file or board driver uses, that are never an attribute of anything but a device
+    module (an attribute of an object could meet another renamed name on that object), never
+    a keyword argument of a call to something the device modules do not define, never
+    imported from outside, and not a public ``const()`` another module imports (renamed
+    private, mpy-cross would fold it away)."""
+    defined: set[str] = set()
+    callables: set[str] = set()
+    bad: set[str] = set(dir(builtins)) | _PROTOCOL_METHODS | {"const", "self", "cls", "_"}
+    consts: dict[str, str] = {}
+    modules = {Path(p).with_suffix("").as_posix().replace("/", ".") for p in device}
+    modules |= {m[: -len(".__init__")] for m in modules if m.endswith(".__init__")}
+    for p in device:
+        bad.update(Path(p).with_suffix("").parts)
+    for path, tree in trees.items():
+        aliases: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name in modules:
+                        aliases.add(a.asname or a.name.split(".")[0])
+                    else:
+                        bad.add(a.asname or a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                source = _absolute(path, node.module, node.level)
+                for a in node.names:
+                    if source + "." + a.name in modules:
+                        aliases.add(a.asname or a.name)
+                    elif source not in modules:
+                        bad.update((a.name, a.asname or a.name))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defined.add(node.name)
+            if not isinstance(node, ast.Assign):
+                continue
+            v = node.value
+            is_const = isinstance(v, ast.Call) and getattr(v.func, "id", "") == "const"
+            for tg in node.targets:
+                for n in ast.walk(tg):
+                    if isinstance(n, ast.Name):
+                        defined.add(n.id)
+                        if is_const:
+                            consts[n.id] = path
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bad.add(node.name)
+                callables.add(node.name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                if not isinstance(node, ast.Lambda):
+                    callables.add(node.name)
+                args = node.args
+                params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                params += [p for p in (args.vararg, args.kwarg) if p is not None]
+                defined.update(p.arg for p in params)
+            elif isinstance(node, ast.Attribute) and not _module_ref(node.value, aliases):
+                bad.add(node.attr)
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                f = node.func
+                callee = f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")
+                if callee not in callables:
+                    bad.update(k.arg for k in node.keywords if k.arg)
+    for path, toks in device.items():
+        if path.startswith(BOARD):
+            bad.update(t.string for t in toks if t.type == tokenize.NAME)
+    for name, path in consts.items():
+        if any(name in {t.string for t in toks} for p, toks in device.items() if p != path):
+            bad.add(name)
+    bad |= _kept_names(root)
+    return {n for n in defined - bad if not n.startswith("__") and n not in in_strings}
+
+
+def _absolute(path: str, module: str | None, level: int) -> str:
+    """The module ``from <level dots><module> import …`` in the file ``path`` names."""
+    if not level:
+        return module or ""
+    package = Path(path).parent.parts[: len(Path(path).parent.parts) - (level - 1)]
+    return ".".join([*package, *([module] if module else [])])
+
+
+def _module_ref(node: ast.expr, aliases: set[str]) -> bool:
+    """Is ``node`` a device module (``cbor``, ``protocol.cbor``) as the file imported it?"""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in aliases
+
+
+@cache
+def _kept_names(root: Path) -> frozenset[str]:
+    """Every word of the kept files and of the code in the builders' and users' docs."""
+    words: set[str] = set()
+    for rel in KEPT:
+        p = root / rel
+        if p.exists():
+            words.update(_WORD.findall(p.read_text()))
+    for rel in KEPT_DOCS:
+        p = root / rel
+        for doc in sorted(p.rglob("*.md")) if p.is_dir() else [p] if p.exists() else []:
+            text = doc.read_text()
+            code = _FENCE.findall(text) + _INLINE.findall(text)
+            code += [line for line in text.splitlines() if line.startswith("    ")]
+            for c in code:
+                words.update(_WORD.findall(c))
+    return frozenset(words)
 
 
 def _own_names(toks: list[tokenize.TokenInfo]) -> set[str]:

@@ -1,8 +1,9 @@
 """tools/mpy_build.py: the device modules compiled with their own names shared between modules.
 
 A synthetic repository shows what is renamed and what must not be; the real one shows that
-every renamed module still parses, keeps its lines, and that no renamed name is used anywhere
-else. That the renamed firmware works is shown end to end by the heap budget tests
+every renamed module still parses, keeps its lines, and that each renamed name has one short
+name in every module that uses it and shares it with no name of the same module. That the
+renamed firmware works is shown end to end by the heap budget tests
 (tests/e2e/test_heap_budget.py), which run the whole day on the renamed .mpy files.
 """
 
@@ -17,8 +18,11 @@ from pathlib import Path
 from tools import mpy_build as mb
 
 A = """\
+from math import floor
+
 _SCALE = 10
 LIMIT = 5
+WIDTH = const(3)
 
 
 class Counter:
@@ -50,18 +54,35 @@ def _shared():
     return 1
 
 
+def scaled(amount, factor=2):
+    return amount * factor
+
+
+def order(items, key=None):
+    return sorted(items, key=key)
+
+
+def stamp(floor=None):
+    return floor
+
+
 def run():
     c = Counter()
     c.bump()
-    return c.bump(), c.read(), c.name, by_name(Holder)
+    return c.bump(), c.read(), c.name, by_name(Holder), scaled(factor=3, amount=WIDTH)
 """
 
 B = """\
-from firmware.a import _shared
+from firmware import a
+from firmware.a import LIMIT, WIDTH, _shared, scaled
 
 
-def twice():
-    return 2 * _shared()
+def twice(n):
+    return 2 * _shared() + scaled(n, factor=LIMIT) + a.scaled(1) + WIDTH
+
+
+def attributes(box):
+    return box.scaled
 """
 
 TEST = """\
@@ -70,62 +91,97 @@ from firmware.a import Counter
 assert Counter().name == "c"
 """
 
+KEPT = """\
+from firmware.a import order
+"""
+
 
 def _repo(tmp: Path) -> Path:
     (tmp / "firmware").mkdir()
-    (tmp / "tests").mkdir()
+    (tmp / "tests" / "e2e").mkdir(parents=True)
+    (tmp / "firmware" / "__init__.py").write_text("")
     (tmp / "firmware" / "a.py").write_text(A)
     (tmp / "firmware" / "b.py").write_text(B)
     (tmp / "tests" / "test_a.py").write_text(TEST)
+    (tmp / "tests" / "e2e" / "heap_steps.py").write_text(KEPT)
     return tmp
 
 
-def test_only_names_that_nothing_outside_the_module_can_mean_are_renamed(tmp_path: Path) -> None:
+def test_only_names_that_nothing_outside_the_device_modules_can_mean_are_renamed(
+    tmp_path: Path,
+) -> None:
     root = _repo(tmp_path)
     table = mb.renames(root)["firmware/a.py"]
-    # Its own: private names, a module constant, an attribute used only as self.x.
-    assert set(table) == {"_SCALE", "LIMIT", "count", "_helper"}
-    # Not: used by another module or a test (_shared, Counter, name), named in a string
-    # (_named), a method also called on another object (bump), a stream method (read),
-    # dunders, module-level functions (run), builtins.
-    # The same short names in every module, never one the module already uses.
-    assert sorted(table.values()) == ["_a", "_b", "_c", "_d"]
-    assert mb.renames(root)["firmware/b.py"] == {}
+    # A module's own: private names, a module constant, an attribute used only as self.x.
+    # Shared: module-level functions and constants and the parameters of device functions,
+    # even when another device module or a test (which runs the source) uses them.
+    assert set(table) == {
+        "_SCALE", "LIMIT", "count", "_helper", "v", "by_name", "obj",
+        "_shared", "amount", "factor", "run", "items", "stamp",
+    }  # fmt: skip
+    # Not: a class (Counter, Holder), a name a string holds (_named), a method also called
+    # on another object (bump), a stream method (read), an attribute of an object
+    # (name; scaled, because b.py reads box.scaled), a keyword of a call to something the
+    # device modules do not define (key, for sorted), a name imported from outside
+    # (floor), a public const() another module imports (WIDTH), a name a kept file uses
+    # (order: heap_steps.py runs against the compiled modules), dunders, builtins.
+    b = mb.renames(root)["firmware/b.py"]
+    assert set(b) == {"LIMIT", "_shared", "factor", "twice", "n", "attributes", "box"}
+    # One short name per name in every module; within a module, one name per short name.
+    for name in set(table) & set(b):
+        assert table[name] == b[name]
+    for t in (table, b):
+        assert len(set(t.values())) == len(t)
+    # Names that never meet in a module share short names: two modules, few of them.
+    assert len(set(table.values()) | set(b.values())) == len(table)
 
 
-def test_the_renamed_module_behaves_the_same_and_keeps_its_lines(tmp_path: Path) -> None:
+def test_the_renamed_modules_behave_the_same_and_keep_their_lines(tmp_path: Path) -> None:
     root = _repo(tmp_path)
-    new = mb.renamed_source("firmware/a.py", root)
-    assert len(new.splitlines()) == len(A.splitlines())
-    for name in mb.renames(root)["firmware/a.py"]:
-        assert not re.search(r"\b%s\b" % name, new), name
-    before: dict = {}
-    after: dict = {}
+    before: dict = {"const": lambda v: v}
+    after: dict = {"const": lambda v: v}
+    news = {}
+    for mod, src in (("a", A), ("b", B)):
+        new = mb.renamed_source(f"firmware/{mod}.py", root)
+        assert len(new.splitlines()) == len(src.splitlines())
+        for name in mb.renames(root)[f"firmware/{mod}.py"]:
+            assert not re.search(r"\b%s\b" % name, new), name
+        news[mod] = new
     exec(compile(A, "a.py", "exec"), before)
-    exec(compile(new, "a.py", "exec"), after)
-    assert before["run"]() == after["run"]() == (25, 2, "c", 3)
+    exec(compile(news["a"], "a.py", "exec"), after)
+    assert before["run"]() == after[mb.renames(root)["firmware/a.py"]["run"]]()
+    assert before["run"]() == (25, 2, "c", 3, 9)
 
 
-def test_every_device_module_renamed_parses_keeps_its_lines_and_owns_its_names() -> None:
+def test_every_device_module_renamed_parses_keeps_its_lines_and_its_names_agree() -> None:
     table = mb.renames()
-    names_of = {}
     lines_of = {}
-    for top in mb.SCANNED:
+    names_of = {}
+    for top in mb.DEVICE_PACKAGES:
         for p in (mb.REPO / top).rglob("*.py"):
             if "__pycache__" not in p.parts:
                 text = p.read_text()
                 path = p.relative_to(mb.REPO).as_posix()
                 lines_of[path] = len(text.splitlines())
                 names_of[path] = {t.string for t in mb._tokens(text) if t.type == tokenize.NAME}
-    total = 0
+    short_of: dict[str, str] = {}
+    kept = mb._kept_names(mb.REPO)
     for path in sorted(table):
         new = mb.renamed_source(path)
         ast.parse(new)
         assert len(new.splitlines()) == lines_of[path], path
-        for name in table[path]:
-            total += 1
-            assert [p for p, names in names_of.items() if name in names] == [path], name
-    assert total > 200  # the firmware's own names, shared between modules
+        shorts = list(table[path].values())
+        assert len(set(shorts)) == len(shorts), path  # no two names of a module meet
+        assert not set(shorts) & names_of[path], path  # nor a short name it already had
+        for name, short in table[path].items():
+            assert short_of.setdefault(name, short) == short, name  # one everywhere
+            assert name not in kept, name
+            # every module that uses the name renames it
+            users = [p for p, names in names_of.items() if name in names]
+            assert all(name in table[p] for p in users), (name, users)
+    shared = [n for n in short_of if sum(n in t for t in table.values()) > 1]
+    assert len(short_of) > 600 and len(shared) > 80
+    assert len(set(short_of.values())) < 80  # ~690 names in ~60 short ones
 
 
 def test_the_embedded_file_name_is_the_modules_file_on_the_device(
