@@ -42,9 +42,12 @@ import gc
 import os
 import sys
 
-# Modules the driving loop never needs: the policy verifier's (boot, installs) and the network
-# phase's (sealing, uplink, challenges). Unloaded after boot and after every sync on the device.
+# Modules the driving loop never needs: the config file's checks and the policy verifier's (boot,
+# installs) and the network phase's (sealing, uplink, challenges). Unloaded after boot and after
+# every sync on the device.
 _NETWORK_MODULES = (
+    "firmware.config_check",
+    "firmware.policy_install",
     "firmware.statement",
     "firmware.challenges",
     "firmware.disputes",

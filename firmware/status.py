@@ -25,9 +25,12 @@ Without an amber LED, amber is shown as green and red together (a bicolour LED m
 
 The buzzer (firmware/board/buzzer.py): three short beeps when the unit enters the fault
 state or a further fault bit appears, two when a dispute starts waiting for the driver.
-"""
 
-from protocol.timeutil import civil_from_unix
+The outputs live in modules of their own, loaded on first use and offered here by name:
+firmware/status_led.py (LedStatus, its patterns OFF, STEADY, BLINK, HEARTBEAT and
+LED_PATTERNS: the device's) and firmware/status_text.py (TextStatus, render, fault_names,
+FAULT_NAMES: the console's). A unit keeps only the model and the outputs it has on its heap.
+"""
 
 # Fault bits (Status.faults).
 FAULT_POLICY_MISSING = 1  # no signed tariff policy for the current time: cannot price
@@ -39,17 +42,6 @@ FAULT_RECEIPT_INVALID = 32  # the backend's receipt did not verify (wrong key, t
 FAULT_NETWORK = 64  # the modem or its SIM needs a person (no answer, SIM missing or locked)
 FAULT_TAMPER = 128  # the enclosure lid was opened (firmware/tamper.py): until provisioning
 
-FAULT_NAMES = (
-    (FAULT_POLICY_MISSING, "policy-missing"),
-    (FAULT_POLICY_EXPIRED, "policy-expired"),
-    (FAULT_LEDGER, "ledger"),
-    (FAULT_UPLINK_REJECTED, "uplink-rejected"),
-    (FAULT_TIME_UNKNOWN, "time-unknown"),
-    (FAULT_RECEIPT_INVALID, "receipt-invalid"),
-    (FAULT_NETWORK, "network"),
-    (FAULT_TAMPER, "tamper"),
-)
-
 STATE_FAULT = "fault"
 STATE_DISPUTE_WAITING = "dispute-waiting"
 STATE_UPLOAD_OVERDUE = "upload-overdue"
@@ -58,11 +50,6 @@ STATE_CHARGING = "charging"
 STATE_IDLE = "idle"
 
 DEFAULT_OVERDUE_S = 3 * 86400
-
-
-def fault_names(bits):
-    """Names of the set fault bits, in table order."""
-    return [name for bit, name in FAULT_NAMES if bits & bit]
 
 
 class Status:
@@ -166,99 +153,29 @@ class Status:
         return STATE_CHARGING if self.charging else STATE_IDLE
 
 
-# --- LEDs -----------------------------------------------------------------------------------
-# A pattern is (on_ms, period_ms): the LED is on while (t mod period) < on_ms.
-OFF = (0, 1000)
-STEADY = (1000, 1000)
-BLINK = (500, 1000)
-HEARTBEAT = (100, 3000)
-
-# state -> (green, red, amber)
-LED_PATTERNS = {
-    STATE_FAULT: (OFF, STEADY, OFF),
-    STATE_DISPUTE_WAITING: (OFF, OFF, BLINK),
-    STATE_UPLOAD_OVERDUE: (OFF, OFF, STEADY),
-    STATE_NO_FIX: (BLINK, OFF, OFF),
-    STATE_CHARGING: (STEADY, OFF, OFF),
-    STATE_IDLE: (HEARTBEAT, OFF, OFF),
-}
+# --- outputs, loaded on first use (module docstring) ---------------------------------------
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.status_led import BLINK as BLINK
+    from firmware.status_led import HEARTBEAT as HEARTBEAT
+    from firmware.status_led import LED_PATTERNS as LED_PATTERNS
+    from firmware.status_led import OFF as OFF
+    from firmware.status_led import STEADY as STEADY
+    from firmware.status_led import LedStatus as LedStatus
+    from firmware.status_text import FAULT_NAMES as FAULT_NAMES
+    from firmware.status_text import TextStatus as TextStatus
+    from firmware.status_text import fault_names as fault_names
+    from firmware.status_text import render as render
 
 
-class LedStatus:
-    """Blink patterns on up to three pin-like LEDs. Call ``tick(ms)`` from the main loop
-    (every ~50 ms) with a millisecond counter; pins are written only when they change."""
+def __getattr__(name):
+    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above.
+    if name in ("LedStatus", "LED_PATTERNS", "OFF", "STEADY", "BLINK", "HEARTBEAT"):
+        from firmware import status_led
 
-    def __init__(self, green, red, amber=None, patterns=None):
-        self.pins = (green, red, amber)
-        self.patterns = patterns if patterns is not None else LED_PATTERNS
-        self.state = None
-        self._levels = [None, None, None]
+        return getattr(status_led, name)
+    if name in ("TextStatus", "render", "fault_names", "FAULT_NAMES"):
+        from firmware import status_text
 
-    def show(self, status):
-        self.state = status.state()
-
-    def tick(self, ms):
-        if self.state is None:
-            return
-        green, red, amber = self.patterns[self.state]
-        if self.pins[2] is None and amber is not OFF:
-            green = red = amber  # bicolour fallback: both on reads as amber
-        for i, pattern in enumerate((green, red, amber)):
-            on, period = pattern
-            self._write(i, 1 if ms % period < on else 0)
-
-    def off(self):
-        """All LEDs off until the next show() (before deep sleep)."""
-        self.state = None
-        for i in range(3):
-            self._write(i, 0)
-
-    def _write(self, i, level):
-        pin = self.pins[i]
-        if pin is not None and self._levels[i] != level:
-            self._levels[i] = level
-            pin.value(level)
-
-
-# --- text -----------------------------------------------------------------------------------
-def _when(t):
-    if t is None:
-        return "never"
-    y, mo, d, h, mi, _, _ = civil_from_unix(t)
-    return "%04d-%02d-%02dT%02d:%02dZ" % (y, mo, d, h, mi)
-
-
-def render(status):
-    """One line (no newline) describing ``status`` for a console or a two-line display."""
-    upload = "never"
-    if status.last_upload_code is not None:
-        upload = "%s %s" % (_when(status.last_upload_at), status.last_upload_code)
-    names = fault_names(status.faults)
-    line = "%s fix=%s charging=%s upload=%s pending=%d faults=%s" % (
-        status.state(),
-        "yes" if status.fix else "no",
-        "yes" if status.charging else "no",
-        upload,
-        status.pending,
-        ",".join(names) if names else "-",
-    )
-    n = status.disputes_waiting
-    if n == 1:
-        line += " | dispute waiting for confirmation"
-    elif n > 1:
-        line += " | %d disputes waiting for confirmation" % n
-    return line
-
-
-class TextStatus:
-    """Writes ``render(status)`` and a newline to ``stream`` whenever the line changes."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.last = None
-
-    def show(self, status):
-        line = render(status)
-        if line != self.last:
-            self.last = line
-            self.stream.write(line + "\n")
+        return getattr(status_text, name)
+    raise AttributeError("module 'firmware.status' has no attribute '%s'" % name)

@@ -4,10 +4,14 @@ Every failure that a verifier can report is one of these classes. Each carries a
 ``code`` string: the backend maps it to a precise 4xx answer and SPEC.md lists where each is
 raised. All derive from ValueError so generic callers can still catch bad input in one place.
 
-The verifier's own errors (OpeningMismatch, SumMismatch, ChainBroken, ObuMismatch,
-ChallengeMismatch, PriceMismatch, CellMismatch, DistanceMismatch, ImplausibleTrace, NotOnTrace)
-are defined in protocol/verify_errors.py and offered here by name, loaded on first use: the OBU
-never verifies an opening and keeps ~3 KB of class objects off its heap that way.
+Two groups are defined elsewhere and offered here by name, loaded on first use, so that the
+OBU keeps their class objects off its heap: the verifier's own errors (OpeningMismatch,
+SumMismatch, ChainBroken, ObuMismatch, ChallengeMismatch, PriceMismatch, CellMismatch,
+DistanceMismatch, ImplausibleTrace, NotOnTrace; protocol/verify_errors.py: the OBU never
+verifies an opening), and the errors of received bytes that do not decode or verify
+(DecodeError and its subclasses Truncated, TrailingBytes, NonCanonical, TooDeep, TooLarge,
+UnsupportedType; InvalidSignature, UnknownKeyId, InvalidKey, UnsupportedAlgorithm,
+InvalidEncoding, InvalidScalar; protocol/input_errors.py: a unit in good order never meets one).
 """
 
 
@@ -15,68 +19,11 @@ class ProtocolError(ValueError):
     code = "protocol_error"
 
 
-# --- decoding (CBOR) ---------------------------------------------------------------------
-class DecodeError(ProtocolError):
-    code = "malformed_cbor"
-
-
-class Truncated(DecodeError):
-    code = "truncated"
-
-
-class TrailingBytes(DecodeError):
-    code = "trailing_bytes"
-
-
-class NonCanonical(DecodeError):
-    code = "non_canonical"
-
-
-class TooDeep(DecodeError):
-    code = "too_deep"
-
-
-class TooLarge(DecodeError):
-    code = "too_large"
-
-
-class UnsupportedType(DecodeError):
-    code = "unsupported_type"
-
-
 # --- message schema ----------------------------------------------------------------------
 class InvalidMessage(ProtocolError):
     """A well-formed CBOR item that is not a valid message (missing/unknown field, bad bound)."""
 
     code = "invalid_message"
-
-
-# --- signatures and keys -----------------------------------------------------------------
-class InvalidSignature(ProtocolError):
-    code = "invalid_signature"
-
-
-class UnknownKeyId(ProtocolError):
-    code = "unknown_key_id"
-
-
-class InvalidKey(ProtocolError):
-    code = "invalid_key"
-
-
-class UnsupportedAlgorithm(ProtocolError):
-    code = "unsupported_algorithm"
-
-
-# --- group and commitments ---------------------------------------------------------------
-class InvalidEncoding(ProtocolError):
-    """Bytes that are not the canonical encoding of a group element."""
-
-    code = "invalid_point_encoding"
-
-
-class InvalidScalar(ProtocolError):
-    code = "invalid_scalar"
 
 
 # --- tariff ------------------------------------------------------------------------------
@@ -88,9 +35,22 @@ class NoTariffCell(PolicyError):
     code = "no_tariff_cell"
 
 
-# --- the verifier's errors (protocol/verify_errors.py), loaded on first use ---------------
+# --- errors defined elsewhere (module docstring), loaded on first use ---------------------
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from protocol.input_errors import DecodeError as DecodeError
+    from protocol.input_errors import InvalidEncoding as InvalidEncoding
+    from protocol.input_errors import InvalidKey as InvalidKey
+    from protocol.input_errors import InvalidScalar as InvalidScalar
+    from protocol.input_errors import InvalidSignature as InvalidSignature
+    from protocol.input_errors import NonCanonical as NonCanonical
+    from protocol.input_errors import TooDeep as TooDeep
+    from protocol.input_errors import TooLarge as TooLarge
+    from protocol.input_errors import TrailingBytes as TrailingBytes
+    from protocol.input_errors import Truncated as Truncated
+    from protocol.input_errors import UnknownKeyId as UnknownKeyId
+    from protocol.input_errors import UnsupportedAlgorithm as UnsupportedAlgorithm
+    from protocol.input_errors import UnsupportedType as UnsupportedType
     from protocol.verify_errors import CellMismatch as CellMismatch
     from protocol.verify_errors import ChainBroken as ChainBroken
     from protocol.verify_errors import ChallengeMismatch as ChallengeMismatch
@@ -104,8 +64,13 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
 
 
 def __getattr__(name):
-    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above.
+    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above. The
+    # input errors first: the OBU may meet one of them, never one of the verifier's.
     if name[:1] != "_":
+        from protocol import input_errors
+
+        if hasattr(input_errors, name):
+            return getattr(input_errors, name)
         from protocol import verify_errors
 
         if hasattr(verify_errors, name):

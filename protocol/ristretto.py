@@ -104,15 +104,16 @@ def sqrt_ratio_m1(u: int, v: int) -> tuple[bool, int]:
 
 
 # --- encoding --------------------------------------------------------------------------------
-def _bytes32(b: bytes, exc: type[Exception]) -> int:
+def _bytes32(b: bytes, exc: str) -> int:
+    # exc names the error class: looked up only on failure (protocol.errors loads it then)
     if not isinstance(b, (bytes, bytearray)) or len(b) != 32:
-        raise exc("expected 32 bytes")
+        raise getattr(errors, exc)("expected 32 bytes")
     return int.from_bytes(bytes(b), "little")
 
 
 def decode(b: bytes) -> tuple[int, int, int, int]:
     """Decode a 32-byte encoding (RFC 9496 §4.3.1); InvalidEncoding if it is not canonical."""
-    s = _bytes32(b, errors.InvalidEncoding)
+    s = _bytes32(b, "InvalidEncoding")
     if s >= P:
         raise errors.InvalidEncoding("non-canonical field element")
     if s & 1:
@@ -246,7 +247,7 @@ def equal(p: tuple[int, int, int, int], q: tuple[int, int, int, int]) -> bool:
 # --- scalars ---------------------------------------------------------------------------------
 def scalar_from_bytes(b: bytes) -> int:
     """Canonical 32-byte little-endian scalar (< L); InvalidScalar otherwise."""
-    k = _bytes32(b, errors.InvalidScalar)
+    k = _bytes32(b, "InvalidScalar")
     if k >= L:
         raise errors.InvalidScalar("scalar not reduced mod L")
     return k

@@ -9,17 +9,11 @@ Typical use::
     store.purge_before(oldest_kept)  # retention: destroys keys, then logs
 """
 
+from protocol.compat import const
+
 from .atomic import atomic_write, read_file
 from .cipher import AES_CTR, SHA256_CTR
-from .errors import (
-    CipherUnavailable,
-    InvalidPeriod,
-    InvalidRecord,
-    KeyMissing,
-    LedgerCorrupt,
-    LedgerError,
-    WriteFailed,
-)
+from .errors import LedgerError
 from .keys import KeyStore
 from .log import FILE_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD, Ledger
 from .store import Store
@@ -44,6 +38,38 @@ __all__ = [
     "open",
     "read_file",
 ]
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from .faults import CipherUnavailable as CipherUnavailable
+    from .faults import InvalidPeriod as InvalidPeriod
+    from .faults import InvalidRecord as InvalidRecord
+    from .faults import KeyMissing as KeyMissing
+    from .faults import LedgerCorrupt as LedgerCorrupt
+    from .faults import WriteFailed as WriteFailed
+
+
+_FAULTS = const(
+    (
+        "CipherUnavailable",
+        "InvalidPeriod",
+        "InvalidRecord",
+        "KeyMissing",
+        "LedgerCorrupt",
+        "WriteFailed",
+    )
+)
+
+
+def __getattr__(name):
+    # The faults (errors.py), loaded on first use; for any other name, AttributeError (which
+    # MicroPython's ``from firmware.ledger import x`` does not take for "import submodule x").
+    if name in _FAULTS:
+        import firmware.ledger.faults as faults
+
+        return getattr(faults, name)
+    raise AttributeError("module 'firmware.ledger' has no attribute '%s'" % name)
 
 
 def open(dir_path, period_id, keystore, **options):  # shadows the builtin here only, like gzip.open

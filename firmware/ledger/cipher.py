@@ -24,7 +24,7 @@ import hashlib
 from protocol.compat import const
 from protocol.hashing import hmac_sha256
 
-from .errors import CipherUnavailable
+from . import errors  # the faults load when one is raised
 
 AES_CTR = const(1)
 SHA256_CTR = const(2)
@@ -85,7 +85,7 @@ class FileCrypto:
 
     def __init__(self, period_key, period_id, cipher_id):
         if not available(cipher_id):
-            raise CipherUnavailable("cipher %d not available here" % cipher_id)
+            raise errors.CipherUnavailable("cipher %d not available here" % cipher_id)
         p8 = period8(period_id)
         enc_key = hmac_sha256(period_key, LABEL_ENC + p8 + bytes((cipher_id,)))
         mac_key = hmac_sha256(period_key, LABEL_MAC + p8)

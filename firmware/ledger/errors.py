@@ -2,6 +2,12 @@
 
 Each carries a stable ``code`` string, like the protocol errors, so the firmware can log an
 event without parsing messages. Filesystem failures (no space, I/O error) stay ``OSError``.
+
+Only the base class lives here. The others (LedgerCorrupt, KeyMissing, CipherUnavailable,
+InvalidRecord, InvalidPeriod, WriteFailed) are in firmware/ledger/faults.py, loaded the first
+time one is raised or named (and then kept): a ledger in good order never raises one, so their
+class objects stay off the heap. This module and ``firmware.ledger`` offer each by name, the
+very same classes.
 """
 
 
@@ -9,44 +15,22 @@ class LedgerError(Exception):
     code = "ledger_error"
 
 
-class LedgerCorrupt(LedgerError):
-    """Stored bytes fail their checks somewhere a crash cannot explain (tampering or flash rot).
-
-    ``offset`` is the file offset of the first bad byte run, or -1 when not applicable.
-    """
-
-    code = "ledger_corrupt"
-
-    def __init__(self, msg, offset=-1):
-        super().__init__(msg)
-        self.offset = offset
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from .faults import CipherUnavailable as CipherUnavailable
+    from .faults import InvalidPeriod as InvalidPeriod
+    from .faults import InvalidRecord as InvalidRecord
+    from .faults import KeyMissing as KeyMissing
+    from .faults import LedgerCorrupt as LedgerCorrupt
+    from .faults import WriteFailed as WriteFailed
 
 
-class KeyMissing(LedgerError):
-    """The period's key is gone (cryptographically deleted): its ledger can never be read."""
+def __getattr__(name):
+    # Module __getattr__ (PEP 562; MicroPython has it too): the faults, loaded on first use.
+    if name[:1] != "_":
+        # Not ``from . import faults``: the package's own __getattr__ would answer for it.
+        import firmware.ledger.faults as faults
 
-    code = "key_missing"
-
-
-class CipherUnavailable(LedgerError):
-    """The file was written with a cipher this interpreter cannot run (AES without a library)."""
-
-    code = "cipher_unavailable"
-
-
-class InvalidRecord(LedgerError):
-    """A payload that cannot be stored: not bytes, empty, or longer than MAX_PAYLOAD."""
-
-    code = "invalid_record"
-
-
-class InvalidPeriod(LedgerError):
-    """A period id that is not an int in [0, 2**63)."""
-
-    code = "invalid_period"
-
-
-class WriteFailed(LedgerError):
-    """The filesystem accepted fewer bytes than asked (flash full); the ledger repairs itself."""
-
-    code = "write_failed"
+        if hasattr(faults, name):
+            return getattr(faults, name)
+    raise AttributeError("module 'firmware.ledger.errors' has no attribute '%s'" % name)

@@ -11,8 +11,7 @@ import os
 
 from protocol.compat import const, is_int
 
-from . import atomic
-from .errors import InvalidPeriod, LedgerCorrupt
+from . import atomic, errors  # errors: the faults load when one is raised
 
 KEY_LEN = const(32)
 _PREFIX = const("k")
@@ -22,7 +21,7 @@ _SUFFIX = const(".key")
 def check_period(period_id):
     """Period ids are ints in [0, 2**63): a statement sequence number or a start time."""
     if not is_int(period_id) or period_id < 0 or period_id >= 1 << 63:
-        raise InvalidPeriod("period id must be an int in [0, 2**63): %r" % (period_id,))
+        raise errors.InvalidPeriod("period id must be an int in [0, 2**63): %r" % (period_id,))
     return period_id
 
 
@@ -61,7 +60,7 @@ class KeyStore:
             # All zeros: a destroy was cut short between the overwrite and the remove.
             return None
         if len(key) != KEY_LEN:
-            raise LedgerCorrupt("key file of period %d is damaged" % period_id)
+            raise errors.LedgerCorrupt("key file of period %d is damaged" % period_id)
         return key
 
     def key(self, period_id):

@@ -42,9 +42,8 @@ import os
 
 from protocol.compat import const
 
-from . import atomic
+from . import atomic, errors  # errors: the faults load when one is raised
 from .cipher import NONCE_LEN, TAG_LEN, FileCrypto, available, default_cipher, header_tag
-from .errors import CipherUnavailable, InvalidRecord, KeyMissing, LedgerCorrupt, WriteFailed
 from .keys import check_period
 
 MAGIC = b"QMLG"
@@ -99,13 +98,13 @@ class Ledger:
         if atomic.exists(self.path):
             key = keystore.get(period_id)
             if key is None:
-                raise KeyMissing("period %d: key destroyed, ledger unreadable" % period_id)
+                raise errors.KeyMissing("period %d: key destroyed, ledger unreadable" % period_id)
             cipher_id = self._read_header(key)
         else:
             key = keystore.key(period_id)
             cipher_id = cipher if cipher is not None else default_cipher()
             if not available(cipher_id):
-                raise CipherUnavailable("cipher %r not available here" % (cipher_id,))
+                raise errors.CipherUnavailable("cipher %r not available here" % (cipher_id,))
             head = MAGIC + bytes((VERSION, cipher_id))
             atomic.atomic_write(self.path, head + header_tag(key, period_id, head))
         self.cipher_id = cipher_id
@@ -117,9 +116,9 @@ class Ledger:
         with self._open(self.path, "rb") as f:
             head = f.read(FILE_HEADER_LEN)
         if len(head) != FILE_HEADER_LEN or head[:4] != MAGIC or head[4] != VERSION:
-            raise LedgerCorrupt("%s: not a version %d ledger" % (self.path, VERSION), 0)
+            raise errors.LedgerCorrupt("%s: not a version %d ledger" % (self.path, VERSION), 0)
         if head[6:] != header_tag(key, self.period_id, head[:6]):
-            raise LedgerCorrupt("%s: header fails its tag (wrong key?)" % self.path, 0)
+            raise errors.LedgerCorrupt("%s: header fails its tag (wrong key?)" % self.path, 0)
         return head[5]
 
     # --- open-time scan and repair ------------------------------------------------------------
@@ -143,7 +142,7 @@ class Ledger:
         self.repaired_bytes = size - pos
         if pos < size:
             if end == _BAD and not salvage:
-                raise LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq), pos)
+                raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq), pos)
             self._cut(pos, buf)
         self.count = seq
         self.size_bytes = pos
@@ -184,7 +183,7 @@ class Ledger:
             while left:
                 k = src.readinto(mv[: min(left, _CHUNK)])
                 if not k or dst.write(mv[:k]) != k:
-                    raise WriteFailed("%s: repair copy failed" % self.path)
+                    raise errors.WriteFailed("%s: repair copy failed" % self.path)
                 left -= k
             dst.flush()
         os.rename(tmp, self.path)
@@ -197,15 +196,15 @@ class Ledger:
         first repairs whatever a failed write left behind.
         """
         if not isinstance(payload, (bytes, bytearray)):
-            raise InvalidRecord("payload must be bytes")
+            raise errors.InvalidRecord("payload must be bytes")
         n = len(payload)
         if n == 0 or n > MAX_PAYLOAD:
-            raise InvalidRecord("payload length %d not in 1..%d" % (n, MAX_PAYLOAD))
+            raise errors.InvalidRecord("payload length %d not in 1..%d" % (n, MAX_PAYLOAD))
         if self._broken:
             self._scan(False)
         seq = self.count
         if seq >= MAX_RECORDS:
-            raise InvalidRecord("period %d is full" % self.period_id)
+            raise errors.InvalidRecord("period %d is full" % self.period_id)
         nonce = self._rng(NONCE_LEN)
         head = bytes((n >> 8, n & 0xFF, (n >> 8) ^ 0xFF, (n & 0xFF) ^ 0xFF)) + nonce
         body = self._crypto.xor(seq, nonce, payload)
@@ -215,7 +214,7 @@ class Ledger:
         self._broken = True  # until the whole frame is known to be on flash
         with self._open(self.path, "ab") as f:
             if f.write(frame) != len(frame):
-                raise WriteFailed("%s: short write" % self.path)
+                raise errors.WriteFailed("%s: short write" % self.path)
             f.flush()
         self._broken = False
         self.count = seq + 1
@@ -255,7 +254,7 @@ class Ledger:
             f.seek(pos)
             n = _length(f.read(4))
             if n < 0:
-                raise LedgerCorrupt("%s: bad length word" % self.path, pos)
+                raise errors.LedgerCorrupt("%s: bad length word" % self.path, pos)
             pos += FRAME_OVERHEAD + n
         f.seek(pos)
 
@@ -267,5 +266,5 @@ class Ledger:
         h = self._crypto.mac_start(seq, head)
         h.update(body)
         if n < 0 or len(body) != n or f.read(TAG_LEN) != self._crypto.mac_finish(h):
-            raise LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
+            raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
         return self._crypto.xor(seq, head[4:], body)

@@ -24,10 +24,13 @@ from simulator.network import default_policy
 from tests.e2e import heap_support as hs
 from tests.e2e.test_obu_replay import check_chain, obu_key, sealed_statements
 
-HEAP_NOW = "256K"  # bench/heap_bench.py: the whole loop needs 244 KB today
-HEAP_ROMFS = "176K"  # the same loop with the code in place from ROMFS: 160 KB today
+HEAP_NOW = "240K"  # bench/heap_bench.py: the whole loop needs 224 KB today
+HEAP_ROMFS = "160K"  # the same loop with the code in place from ROMFS: 148 KB today
 HEAP_GOAL = "96K"  # issue 3 (target 64K)
-LIVE_32_ROMFS = 96 * 1024  # the 32-bit port's live heap after every step stays within the budget
+# The 32-bit port's live heap after every step, from ROMFS: within the budget with the headroom
+# that the 64-bit loop needs over its largest live heap for garbage and fragmentation (148 KB
+# for 129.5 KB: ~14 %), 96 KB / 1.14 ≈ 84 KB (bench/heap_bench.py: 75.4 KB today).
+LIVE_32_ROMFS = 84 * 1024
 SIGHTING_TOLERANCE_MM = 30000  # GNSS error of the trace plus the camera's
 
 
@@ -124,7 +127,7 @@ def test_the_day_on_the_32_bit_port_with_the_code_in_place(
     port (tests/e2e/wasm_heap.mjs) with the code in place from the same ROMFS image, beside the
     64-bit unix port running the same steps. Everything is sealed, uploaded and answered on
     both; the live heap after each step is smaller at 32 bits (pointers, object headers and GC
-    blocks are half the size) and never above the issue's 96 KB. This port collects only
+    blocks are half the size) and leaves the 64-bit loop's headroom within the issue's 96 KB. This port collects only
     between top-level calls, so it shows live heaps, not the smallest heap that works
     (bench/heap_bench.py estimates that)."""
     why = hs.wasm_available()

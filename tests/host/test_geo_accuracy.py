@@ -236,9 +236,12 @@ def test_radius_tables_match_a_double_precision_recomputation() -> None:
     for i in range(91):
         phi = math.radians(i)
         w = 1 - e2 * math.sin(phi) ** 2
-        assert geo._K_MERIDIAN[i] == round(a * (1 - e2) / w**1.5 * k), i
-        assert abs(geo._K_PARALLEL[i] - a / math.sqrt(w) * math.cos(phi) * k) <= 0.5 + 1e-6, i
-        assert geo._K_MERIDIAN[i] < 1 << 30 and geo._K_PARALLEL[i] < 1 << 30  # ESP32 small ints
+        meridian = geo._k(geo._K_MERIDIAN, i)
+        parallel = geo._k(geo._K_PARALLEL, i)
+        assert meridian == round(a * (1 - e2) / w**1.5 * k), i
+        assert abs(parallel - a / math.sqrt(w) * math.cos(phi) * k) <= 0.5 + 1e-6, i
+        assert meridian < 1 << 30 and parallel < 1 << 30  # ESP32 small ints
+    assert len(geo._K_MERIDIAN) == len(geo._K_PARALLEL) == 910
 
 
 def test_isqrt_agrees_with_math_isqrt() -> None:
