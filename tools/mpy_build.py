@@ -332,8 +332,8 @@ def _own_names(toks: list[tokenize.TokenInfo]) -> set[str]:
 
 
 def renamed_source(path: str, root: Path = REPO) -> str:
-    """The module's source with its own names renamed; lines and columns of everything else
-    unchanged (each renamed token is replaced in place)."""
+    """The module's source with its names renamed (:func:`renames`); lines and columns of
+    everything else unchanged (each renamed token is replaced in place)."""
     text = (root / path).read_text()
     table = renames(root).get(path, {})
     if not table:
@@ -352,7 +352,7 @@ def renamed_source(path: str, root: Path = REPO) -> str:
 
 
 def compile_module(mpy_cross: str, path: str, out: Path, work: Path, root: str = "") -> None:
-    """``path`` (repository-relative) compiled to ``out`` with its own names renamed.
+    """``path`` (repository-relative) compiled to ``out`` with its names renamed.
 
     The file name embedded for tracebacks is the one the module's ``__file__`` will have on
     the device — ``root`` + ``firmware/app.mpy``, ``root`` being where the package folders

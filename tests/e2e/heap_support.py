@@ -53,8 +53,8 @@ def build_tree(
     mpy_cross: str, dest: Path, renamed: bool = True, root: str = "", drivers: bool = True
 ) -> Path:
     """protocol/ and firmware/ as .mpy under ``dest`` (same layout) and, with ``drivers``, the
-    phase drivers; ``renamed``: compiled as the device bundle is (tools/mpy_build.py: a
-    module's own names shared between modules; ``root`` where the packages will lie on the
+    phase drivers; ``renamed``: compiled as the device bundle is (tools/mpy_build.py: names
+    shortened and shared between modules; ``root`` where the packages will lie on the
     import path), else plain mpy-cross."""
     work = dest.parent / (dest.name + ".src")
     for pkg in ("protocol", "firmware"):

@@ -127,9 +127,9 @@ def test_the_day_on_the_32_bit_port_with_the_code_in_place(
     port (tests/e2e/wasm_heap.mjs) with the code in place from the same ROMFS image, beside the
     64-bit unix port running the same steps. Everything is sealed, uploaded and answered on
     both; the live heap after each step is smaller at 32 bits (pointers, object headers and GC
-    blocks are half the size) and leaves the 64-bit loop's headroom within the issue's 96 KB. This port collects only
-    between top-level calls, so it shows live heaps, not the smallest heap that works
-    (bench/heap_bench.py estimates that)."""
+    blocks are half the size) and leaves the 64-bit loop's headroom within the issue's 96 KB.
+    This port collects only between top-level calls, so it shows live heaps, not the smallest
+    heap that works (bench/heap_bench.py estimates that)."""
     why = hs.wasm_available()
     if why is not None:
         pytest.skip(f"the 32-bit WebAssembly port cannot run: {why}")

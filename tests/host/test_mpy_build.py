@@ -1,4 +1,4 @@
-"""tools/mpy_build.py: the device modules compiled with their own names shared between modules.
+"""tools/mpy_build.py: the device modules compiled with their names shortened and shared.
 
 A synthetic repository shows what is renamed and what must not be; the real one shows that
 every renamed module still parses, keeps its lines, and that each renamed name has one short
