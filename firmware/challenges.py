@@ -29,6 +29,7 @@ pages: the rest waits for the next sync, nearest deadlines first.
 
 import os
 
+from firmware import uplink
 from firmware.ledger import LedgerError, atomic
 from firmware.opening import opening_payload, opens_pair
 from firmware.uplink import (
@@ -36,9 +37,6 @@ from firmware.uplink import (
     NEXT_CURSOR_HEADER,
     PATH_CHALLENGES,
     PATH_OPENINGS,
-    BadResponse,
-    ClockUnknown,
-    HttpError,
     UplinkError,
     authority_resolver,
 )
@@ -78,16 +76,33 @@ MAX_CURSOR_LEN = 64
 _CURSOR_CHARS = const("-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-class ChallengeInvalid(ValueError):
-    """A challenge we must not answer (signature, content type, OBU, index)."""
+# The two reasons not to answer a challenge, ChallengeInvalid and SegmentUnavailable, are
+# defined in firmware/challenge_refusals.py and loaded when one is first raised (a unit in good
+# order answers every challenge); this module offers both by name (__getattr__ below).
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.challenge_refusals import ChallengeInvalid as ChallengeInvalid
+    from firmware.challenge_refusals import SegmentUnavailable as SegmentUnavailable
 
-    code = "challenge_invalid"
+
+def __getattr__(name):
+    if name in ("ChallengeInvalid", "SegmentUnavailable"):
+        from firmware import challenge_refusals
+
+        return getattr(challenge_refusals, name)
+    raise AttributeError("module 'firmware.challenges' has no attribute '%s'" % name)
 
 
-class SegmentUnavailable(ValueError):
-    """The challenged statement's data is not (or no longer) on this unit, or inconsistent."""
+def _invalid(why):
+    from firmware.challenge_refusals import ChallengeInvalid
 
-    code = "segment_unavailable"
+    return ChallengeInvalid(why)
+
+
+def _unavailable(why):
+    from firmware.challenge_refusals import SegmentUnavailable
+
+    return SegmentUnavailable(why)
 
 
 # --- ledger payloads -------------------------------------------------------------------------
@@ -105,16 +120,16 @@ def record_times(payload):
         m2, _, i = cbor_head(payload, i)  # bstr head of record_bytes
         m3, n, i = cbor_head(payload, i)
         if (m, v, m2, m3, n) != (4, 5, 2, 5, 12):
-            raise SegmentUnavailable("ledger payload does not hold a SegmentRecord")
+            raise _unavailable("ledger payload does not hold a SegmentRecord")
         out = []
         for key in (1, 2, 3):
             m, k, i = cbor_head(payload, i)
             m2, val, i = cbor_head(payload, i)
             if (m, k, m2) != (0, key, 0):
-                raise SegmentUnavailable("SegmentRecord keys 1..3 malformed")
+                raise _unavailable("SegmentRecord keys 1..3 malformed")
             out.append(val)
     except (IndexError, SealedInvalid):
-        raise SegmentUnavailable("ledger payload truncated") from None
+        raise _unavailable("ledger payload truncated") from None
     return out[0], out[1], out[2]
 
 
@@ -125,10 +140,10 @@ def split_payload(payload):
     except ProtocolError:
         parts = None
     if not isinstance(parts, list) or len(parts) != 5:
-        raise SegmentUnavailable("ledger payload malformed")
+        raise _unavailable("ledger payload malformed")
     for p in parts:
         if not isinstance(p, bytes):
-            raise SegmentUnavailable("ledger payload malformed")
+            raise _unavailable("ledger payload malformed")
     return parts
 
 
@@ -154,7 +169,7 @@ class _PageBuffer:
 
     def write(self, data):
         if len(self.buf) + len(data) > self.limit:
-            raise BadResponse("challenge page over %d bytes" % self.limit)
+            raise uplink.BadResponse("challenge page over %d bytes" % self.limit)
         self.buf.extend(data)
 
     def value(self):
@@ -178,7 +193,9 @@ class _PageBuffer:
             if i != len(body):
                 raise SealedInvalid("not one array")
         except (IndexError, SealedInvalid) as e:
-            raise BadResponse("challenge page is not a CBOR array of envelopes: %s" % e) from None
+            raise uplink.BadResponse(
+                "challenge page is not a CBOR array of envelopes: %s" % e
+            ) from None
         return self._envelopes(start, count)
 
     def _envelopes(self, i, count):
@@ -332,7 +349,7 @@ class ChallengeResponder:
             raise resp.error()
         next_cursor = resp.header(NEXT_CURSOR_HEADER.lower())
         if next_cursor is not None and not cursor_ok(next_cursor):
-            raise BadResponse("%s is not a cursor we can send back" % NEXT_CURSOR_HEADER)
+            raise uplink.BadResponse("%s is not a cursor we can send back" % NEXT_CURSOR_HEADER)
         if resp.status == 204 or not buf.buf:
             return (), None
         return buf.items(), next_cursor
@@ -356,10 +373,14 @@ class ChallengeResponder:
             return (cid, self._remember(cid, EXPIRED))
         try:
             opening = self.build_opening(ch)
-        except ChallengeInvalid:
-            return (cid, self._remember(cid, REFUSED))
-        except SegmentUnavailable:
-            return (cid, self._remember(cid, UNAVAILABLE))
+        except ValueError as e:  # the refusals are ValueErrors; anything else goes on up
+            from firmware.challenge_refusals import ChallengeInvalid, SegmentUnavailable
+
+            if isinstance(e, ChallengeInvalid):
+                return (cid, self._remember(cid, REFUSED))
+            if isinstance(e, SegmentUnavailable):
+                return (cid, self._remember(cid, UNAVAILABLE))
+            raise
         atomic.atomic_write(self._pending_path(cid), opening)
         return (cid, self._post(cid, opening, now))
 
@@ -384,11 +405,11 @@ class ChallengeResponder:
             sealed = self.files.sealed(seq)
         except SealedInvalid:
             self._fault()
-            raise SegmentUnavailable("statement %d is damaged on flash" % seq) from None
+            raise _unavailable("statement %d is damaged on flash" % seq) from None
         if sealed is None:
-            raise SegmentUnavailable("statement %d is not on this unit" % seq)
+            raise _unavailable("statement %d is not on this unit" % seq)
         if sealed.obu_id != self.obu_id:
-            raise ChallengeInvalid("statement %d names another OBU" % seq)
+            raise _invalid("statement %d names another OBU" % seq)
         found = self.find_segment(ch, sealed)
         if found is None:
             payload = opening_payload(ch.challenge_id, self.obu_id, seq)
@@ -399,7 +420,7 @@ class ChallengeResponder:
             # it would only prove the unit broken: report instead.
             if not opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
                 self._fault()
-                raise SegmentUnavailable("ledger segment %d disagrees with statement" % index)
+                raise _unavailable("ledger segment %d disagrees with statement" % index)
             payload = opening_payload(ch.challenge_id, self.obu_id, seq, index, rec, salt, blind)
         return cose.sign1(payload, self.signer, labels.CTY_OPENING)
 
@@ -407,13 +428,13 @@ class ChallengeResponder:
         """(index, ledger payload) of the challenged segment, or None if none covers."""
         count = sealed.segment_count
         if ch.kind == CHALLENGE_INDEX and ch.segment_index >= count:
-            raise ChallengeInvalid("segment %d of %d" % (ch.segment_index, count))
+            raise _invalid("segment %d of %d" % (ch.segment_index, count))
         if count == 0:
             return None
         log = self._period(sealed.period_start)
         try:
             if log.count < count:
-                raise SegmentUnavailable("ledger holds %d of %d segments" % (log.count, count))
+                raise _unavailable("ledger holds %d of %d segments" % (log.count, count))
             if ch.kind == CHALLENGE_INDEX:
                 return ch.segment_index, log.read(ch.segment_index)
             at = ch.at_time
@@ -428,9 +449,7 @@ class ChallengeResponder:
             return None
         except LedgerError:
             self._fault()
-            raise SegmentUnavailable(
-                "ledger of period %d unreadable" % sealed.period_start
-            ) from None
+            raise _unavailable("ledger of period %d unreadable" % sealed.period_start) from None
 
     def _period(self, period_id):
         if self._open_period is not None:
@@ -444,7 +463,7 @@ class ChallengeResponder:
         else:
             log = None  # Store.open would create an empty period: never for a lookup
         if log is None:
-            raise SegmentUnavailable("ledger period %d is gone" % period_id)
+            raise _unavailable("ledger period %d is gone" % period_id)
         return log
 
     # --- sending ------------------------------------------------------------------------
@@ -455,13 +474,13 @@ class ChallengeResponder:
             self.client.request(
                 "POST", PATH_OPENINGS, opening, content_type=MEDIA_COSE, headers=hdrs
             ).raise_for_status()
-        except HttpError as e:
+        except uplink.HttpError as e:
             if not e.permanent:
                 self.last_error = e
                 return DEFERRED
             self.last_error = e
             outcome = REJECTED
-        except (ClockUnknown, UplinkError) as e:
+        except UplinkError as e:  # ClockUnknown among them
             self.last_error = e
             return DEFERRED
         else:

@@ -44,13 +44,12 @@ Layout under ``<root>/disputes/``; every file is written whole and renamed into 
 import hashlib
 import os
 
+from firmware import uplink
 from firmware.ledger import LedgerError, atomic
 from firmware.uplink import (
     MEDIA_CBOR,
     PATH_DISPUTES,
     SIGNED_REQUEST_HEADER,
-    ClockUnknown,
-    HttpError,
     UplinkError,
     authority_resolver,
 )
@@ -548,7 +547,7 @@ class DisputeHandler:
         digest = _sha256_of(head, path)
         try:
             if now is None:
-                raise ClockUnknown("a signed request needs GNSS time")
+                raise uplink.ClockUnknown("a signed request needs GNSS time")
             nonce = self.rng(16)
             value = signed_request(
                 self.signer, "POST", self.client.base_path + target, digest, now, nonce
@@ -563,7 +562,7 @@ class DisputeHandler:
                     headers=[(SIGNED_REQUEST_HEADER, value)],
                 )
             resp.raise_for_status()
-        except HttpError as e:
+        except uplink.HttpError as e:
             if e.status in (404, 410) or e.code == "dispute_closed":
                 d.reason = e.code
                 self._finish(d, CLOSED)

@@ -5,10 +5,18 @@
 keeps the receipts. Challenges are answered by firmware/challenges.py over the same client.
 
 This module holds what they share and stays small, because every import of a submodule loads
-it: the backend endpoints (one place, so the backend and the OBU agree) and the error classes.
+it: the backend endpoints (one place, so the backend and the OBU agree) and the base error
+class; the others (failures.py) load when one is first raised or named.
 """
 
+import sys
+
 from protocol.compat import const
+
+# A copy of failures.py left from an earlier import of this package derives from that copy's
+# UplinkError, which ``except UplinkError`` here would not catch: it goes with the old package
+# (App unloads this package after every sync).
+sys.modules.pop("firmware.uplink.failures", None)
 
 # --- backend endpoints ------------------------------------------------------------------------
 # POST a sealed Statement envelope as-is (self-authenticating, no signed request).
@@ -48,63 +56,51 @@ class UplinkError(Exception):
     permanent = False
 
 
-class ConnectFailed(UplinkError):
-    """No connection: no network, DNS failure, refused."""
+# The other errors, raised only when something went wrong, are defined in failures.py and
+# offered here by name, loaded on first use (then kept): a sync in good order never raises one,
+# so their class objects stay off the heap. ``from firmware.uplink import HttpError`` and
+# ``uplink.HttpError`` give the very same classes.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.uplink.failures import BadResponse as BadResponse
+    from firmware.uplink.failures import ClockUnknown as ClockUnknown
+    from firmware.uplink.failures import ConnectFailed as ConnectFailed
+    from firmware.uplink.failures import ConnectionClosed as ConnectionClosed
+    from firmware.uplink.failures import HttpError as HttpError
+    from firmware.uplink.failures import ReceiptInvalid as ReceiptInvalid
+    from firmware.uplink.failures import Timeout as Timeout
+    from firmware.uplink.failures import TlsFailed as TlsFailed
 
-    code = "connect_failed"
-
-
-class TlsFailed(ConnectFailed):
-    """The TLS handshake failed: certificate not from the pinned CA, wrong host, protocol."""
-
-    code = "tls_failed"
-
-
-class ConnectionClosed(UplinkError):
-    """The connection broke or closed before a whole response arrived."""
-
-    code = "connection_closed"
-
-
-class Timeout(UplinkError):
-    """The backend did not answer in time."""
-
-    code = "timeout"
-
-
-class BadResponse(UplinkError):
-    """The answer is not HTTP/1.x we can parse, or exceeds a size bound."""
-
-    code = "bad_response"
-
-
-class ClockUnknown(UplinkError):
-    """Signed requests need GNSS time (the backend checks the timestamp)."""
-
-    code = "clock_unknown"
+_FAILURES = const(
+    (
+        "BadResponse",
+        "ClockUnknown",
+        "ConnectFailed",
+        "ConnectionClosed",
+        "HttpError",
+        "ReceiptInvalid",
+        "Timeout",
+        "TlsFailed",
+    )
+)
 
 
-class ReceiptInvalid(UplinkError):
-    """A 2xx answer whose Receipt does not verify or does not match the statement sent."""
-
-    code = "receipt_invalid"
-
-
-# Statuses that mean "try again later" although they are 4xx.
-_TRANSIENT_4XX = const((408, 425, 429))
+# The package's modules: MicroPython's ``from firmware.uplink import http`` asks this package
+# for the name first and takes the AttributeError of a __getattr__ as final, so __getattr__
+# imports them itself.
+_SUBMODULES = const(("failures", "http", "outbox", "sealed", "signed"))
 
 
-class HttpError(UplinkError):
-    """A non-2xx answer. ``code`` is the backend's stable error code (JSON ``error``) when it
-    sent one, else ``http_<status>``; ``retry_after_s`` from a Retry-After header or None."""
+def __getattr__(name):
+    if name in _FAILURES:
+        import firmware.uplink.failures as failures
 
-    def __init__(self, status, code=None, detail=None, retry_after_s=None):
-        self.status = status
-        self.code = code if code else "http_%d" % status
-        self.detail = detail
-        self.retry_after_s = retry_after_s
-        self.permanent = 400 <= status < 500 and status not in _TRANSIENT_4XX
-        super().__init__("HTTP %d %s" % (status, self.code))
+        return getattr(failures, name)
+    if name in _SUBMODULES:
+        full = "firmware.uplink." + name
+        __import__(full)
+        return sys.modules[full]
+    raise AttributeError("module 'firmware.uplink' has no attribute '%s'" % name)
 
 
 def authority_resolver(keys):

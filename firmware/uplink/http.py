@@ -21,14 +21,9 @@ for now; see README.md for the TLS rollout.
 
 import errno
 
-from firmware.uplink import (
-    BadResponse,
-    ConnectFailed,
-    ConnectionClosed,
-    HttpError,
-    Timeout,
-    TlsFailed,
-)
+# The errors through the package (uplink.Timeout, …): they are loaded when first raised
+# (firmware/uplink/failures.py), not with this module.
+from firmware import uplink
 
 try:
     from time import ticks_add, ticks_diff, ticks_ms
@@ -63,8 +58,8 @@ def _is_timeout(e):
 
 def _io_error(e, what):
     if _is_timeout(e):
-        return Timeout("%s timed out" % what)
-    return ConnectionClosed("%s failed: %r" % (what, e))
+        return uplink.Timeout("%s timed out" % what)
+    return uplink.ConnectionClosed("%s failed: %r" % (what, e))
 
 
 class Response:
@@ -106,7 +101,7 @@ class Response:
         ra = self.headers.get("retry-after", "").strip()
         if ra.isdigit():
             retry = int(ra)
-        return HttpError(self.status, code, detail, retry)
+        return uplink.HttpError(self.status, code, detail, retry)
 
     def raise_for_status(self):
         """Return self if 2xx, else raise the HttpError."""
@@ -140,7 +135,7 @@ def socket_connect(host, port, timeout_ms, tls=None):
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
         s = socket.socket(ai[0], socket.SOCK_STREAM, ai[2])
     except OSError as e:
-        raise ConnectFailed("%s:%d: %r" % (host, port, e)) from None
+        raise uplink.ConnectFailed("%s:%d: %r" % (host, port, e)) from None
     try:
         # Whole seconds: ESP32 floats are single precision and the bound is coarse anyway.
         s.settimeout(max(1, timeout_ms // 1000))
@@ -148,14 +143,14 @@ def socket_connect(host, port, timeout_ms, tls=None):
     except OSError as e:
         s.close()
         if _is_timeout(e):
-            raise Timeout("connect to %s:%d timed out" % (host, port)) from None
-        raise ConnectFailed("%s:%d: %r" % (host, port, e)) from None
+            raise uplink.Timeout("connect to %s:%d timed out" % (host, port)) from None
+        raise uplink.ConnectFailed("%s:%d: %r" % (host, port, e)) from None
     if tls is not None:
         try:
             s = tls.wrap_socket(s, server_hostname=host)
         except (OSError, ValueError) as e:  # MicroPython reports a bad certificate as ValueError
             s.close()
-            raise TlsFailed("%s:%d: %s" % (host, port, str(e).strip()[:120])) from None
+            raise uplink.TlsFailed("%s:%d: %s" % (host, port, str(e).strip()[:120])) from None
     return _SocketStream(s) if hasattr(s, "recv_into") else s
 
 
@@ -228,7 +223,7 @@ class HttpClient:
         try:
             s = self._connect(self.host, self.port, self.timeout_ms)
         except OSError as e:
-            raise ConnectFailed("%s:%d: %r" % (self.host, self.port, e)) from None
+            raise uplink.ConnectFailed("%s:%d: %r" % (self.host, self.port, e)) from None
         try:
             self._send(s, head)
             if body is not None:
@@ -265,7 +260,7 @@ class HttpClient:
 
     def _check_deadline(self):
         if ticks_diff(self._ticks(), self._start) > self.timeout_ms:
-            raise Timeout("no complete answer within %d ms" % self.timeout_ms)
+            raise uplink.Timeout("no complete answer within %d ms" % self.timeout_ms)
 
     def _send(self, s, data):
         mv = memoryview(data)
@@ -320,14 +315,14 @@ class HttpClient:
     def _status_line(self, r):
         line = r.readline(self._head_left(r))
         if line is None:
-            raise BadResponse("status line too long")
+            raise uplink.BadResponse("status line too long")
         parts = line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3:
-            raise BadResponse("not an HTTP/1.x status line: %r" % line[:40])
+            raise uplink.BadResponse("not an HTTP/1.x status line: %r" % line[:40])
         try:
             return int(parts[1])
         except ValueError:
-            raise BadResponse("bad status code %r" % parts[1]) from None
+            raise uplink.BadResponse("bad status code %r" % parts[1]) from None
 
     def _headers(self, r):
         hdrs = {}
@@ -339,12 +334,12 @@ class HttpClient:
                 return hdrs
             name, sep, value = line.partition(b":")
             if not sep or not name or name[0] in b" \t":
-                raise BadResponse("malformed header line")
+                raise uplink.BadResponse("malformed header line")
             key = name.strip().lower().decode()
             if key in KEEP_HEADERS:
                 v = value.strip().decode()
                 if key in hdrs and hdrs[key] != v:
-                    raise BadResponse("conflicting %s headers" % key)
+                    raise uplink.BadResponse("conflicting %s headers" % key)
                 hdrs[key] = v
 
     def _body(self, r, hdrs, sink):
@@ -352,12 +347,12 @@ class HttpClient:
         out = _Body(sink, self.max_body_bytes)
         if te:
             if te.split(",")[-1].strip() != "chunked":
-                raise BadResponse("transfer-encoding %s not supported" % te)
+                raise uplink.BadResponse("transfer-encoding %s not supported" % te)
             self._chunked(r, out)
         elif "content-length" in hdrs:
             cl = hdrs["content-length"]
             if not cl.isdigit():
-                raise BadResponse("bad content-length")
+                raise uplink.BadResponse("bad content-length")
             n = int(cl)
             out.expect(n)
             r.copy(out, n)
@@ -369,20 +364,20 @@ class HttpClient:
         while True:
             line = r.readline(self.max_header_bytes)
             if line is None:
-                raise BadResponse("chunk size line too long")
+                raise uplink.BadResponse("chunk size line too long")
             size = line.split(b";")[0].strip()
             try:
                 n = int(size, 16)
             except ValueError:
-                raise BadResponse("bad chunk size %r" % size[:16]) from None
+                raise uplink.BadResponse("bad chunk size %r" % size[:16]) from None
             if n < 0:
-                raise BadResponse("bad chunk size")
+                raise uplink.BadResponse("bad chunk size")
             if n == 0:
                 break
             out.expect(out.n + n)
             r.copy(out, n)
             if r.readline(4) != b"":
-                raise BadResponse("chunk not followed by CRLF")
+                raise uplink.BadResponse("chunk not followed by CRLF")
         while r.readline(self.max_header_bytes) != b"":
             pass  # trailer fields: none we use
 
@@ -398,7 +393,7 @@ class _Body:
 
     def expect(self, total):
         if self.sink is None and total > self.limit:
-            raise BadResponse("body of %d bytes exceeds %d" % (total, self.limit))
+            raise uplink.BadResponse("body of %d bytes exceeds %d" % (total, self.limit))
 
     def write(self, mv):
         self.n += len(mv)
@@ -457,7 +452,7 @@ class _Reader:
             if i >= 0:
                 used += i + 1 - self.pos
                 if used > limit:
-                    raise BadResponse("response line or head over %d bytes" % limit)
+                    raise uplink.BadResponse("response line or head over %d bytes" % limit)
                 line = None if skipped else bytes(self.mv[self.pos : i])
                 self.pos = i + 1
                 self.line_bytes += used
@@ -467,18 +462,18 @@ class _Reader:
             if self.end - self.pos == len(self.buf):
                 used += self.end - self.pos  # longer than the buffer: drop what we have
                 if used > limit:
-                    raise BadResponse("response line or head over %d bytes" % limit)
+                    raise uplink.BadResponse("response line or head over %d bytes" % limit)
                 self.pos = self.end
                 skipped = True
             if not self._fill():
-                raise ConnectionClosed("connection closed inside the response head")
+                raise uplink.ConnectionClosed("connection closed inside the response head")
 
     def copy(self, out, n):
         """Move ``n`` body bytes (``-1``: up to the end of the stream) to ``out``."""
         while n:
             if self.pos == self.end and not self._fill():
                 if n > 0:
-                    raise ConnectionClosed("connection closed inside the body")
+                    raise uplink.ConnectionClosed("connection closed inside the body")
                 return
             k = self.end - self.pos
             if 0 < n < k:

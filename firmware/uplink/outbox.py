@@ -23,15 +23,9 @@ runs on the monotonic clock (in RAM), so a unit that boots without a fix still u
 
 import os
 
+from firmware import uplink
 from firmware.ledger import atomic
-from firmware.uplink import (
-    MEDIA_COSE,
-    PATH_STATEMENTS,
-    HttpError,
-    ReceiptInvalid,
-    UplinkError,
-    authority_resolver,
-)
+from firmware.uplink import MEDIA_COSE, PATH_STATEMENTS, UplinkError, authority_resolver
 from firmware.uplink.http import ticks_add, ticks_diff, ticks_ms
 from firmware.uplink.sealed import HashingReader, SealedInvalid, StatementFiles, hash_start
 from protocol import cbor, cose, envelopes, labels
@@ -49,6 +43,8 @@ _LAST_AT = const(3)
 _LAST_CODE = const(4)
 _LAST_OK_AT = const(5)
 _REJECTED = const(6)  # [seq, http status (0: local), error code]
+# ReceiptInvalid.code, without loading the class for every report (firmware/uplink/failures.py)
+_RECEIPT_INVALID = const("receipt_invalid")
 
 
 def verify_receipt(receipt, resolve_key, sealed, statement_hash):
@@ -57,13 +53,13 @@ def verify_receipt(receipt, resolve_key, sealed, statement_hash):
     try:
         r, _ = envelopes.open_message(receipt, Receipt, resolve_key, labels.CTY_RECEIPT)
     except ProtocolError as e:
-        raise ReceiptInvalid("receipt refused: %s" % e.code) from None
+        raise uplink.ReceiptInvalid("receipt refused: %s" % e.code) from None
     if r.statement_hash != statement_hash:
-        raise ReceiptInvalid("receipt is for another statement hash")
+        raise uplink.ReceiptInvalid("receipt is for another statement hash")
     if r.seq != sealed.seq or r.obu_id != sealed.obu_id:
-        raise ReceiptInvalid("receipt names seq %d of %s" % (r.seq, r.obu_id))
+        raise uplink.ReceiptInvalid("receipt names seq %d of %s" % (r.seq, r.obu_id))
     if r.total_price_micro != sealed.total_price_micro or r.segment_count != sealed.segment_count:
-        raise ReceiptInvalid("receipt total or segment count differs from the statement")
+        raise uplink.ReceiptInvalid("receipt total or segment count differs from the statement")
     return r
 
 
@@ -198,7 +194,7 @@ class Outbox:
                 break
             try:
                 self.submit(seq)
-            except HttpError as e:
+            except uplink.HttpError as e:
                 self.last_error = e
                 if e.permanent:
                     self._reject(now, seq, e.status, e.code)
@@ -287,7 +283,7 @@ class Outbox:
             st.upload_attempt(last[0], last[1] == "ok", last[1])
         rej = self.rejected
         st.set_fault(st.FAULT_UPLINK_REJECTED, rej is not None)
-        st.set_fault(st.FAULT_RECEIPT_INVALID, self._state.get(_LAST_CODE) == ReceiptInvalid.code)
+        st.set_fault(st.FAULT_RECEIPT_INVALID, self._state.get(_LAST_CODE) == _RECEIPT_INVALID)
         pending = self.pending()
         since = None
         if pending:

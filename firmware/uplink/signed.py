@@ -10,7 +10,8 @@ Statements do not use it: they are signed envelopes already.
 import binascii
 import hashlib
 
-from firmware.uplink import PATH_DISPUTES, SIGNED_REQUEST_HEADER, BadResponse, ClockUnknown
+from firmware import uplink
+from firmware.uplink import PATH_DISPUTES, SIGNED_REQUEST_HEADER
 from protocol import cbor, cose, labels
 from protocol.errors import ProtocolError
 
@@ -27,7 +28,7 @@ def b64url(data):
 def signed_request(signer, method, path, body_sha256, timestamp, nonce):
     """The header value (str) for one request; ``path`` exactly as sent, query included."""
     if timestamp is None:
-        raise ClockUnknown("a signed request needs GNSS time")
+        raise uplink.ClockUnknown("a signed request needs GNSS time")
     if len(nonce) != NONCE_LEN or len(body_sha256) != 32:
         raise ValueError("nonce must be 16 bytes and body_sha256 32")
     payload = cbor.encode(
@@ -62,5 +63,5 @@ def poll_disputes(client, signer, now, rng):
     except ProtocolError:
         items = None
     if not isinstance(items, list):
-        raise BadResponse("dispute list is not a CBOR array")
+        raise uplink.BadResponse("dispute list is not a CBOR array")
     return [e for e in items if isinstance(e, bytes)]

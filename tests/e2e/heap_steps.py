@@ -8,11 +8,15 @@ live heap is read at the start of the next one; the unix port collects where it 
 
     boot(cfg, root, nmea, end_t)  the App as firmware/host_main.py builds it, the NMEA opened
     drive(n)                n reads of 256 bytes fed to the App; 0 when the file has ended
-    then AFTER_DRIVE, (label, function) in order:
-    seal()                  the drive closed; the periods ended by GNSS time end_t sealed
-    upload()                the sealed statements submitted, receipts verified
-    challenge()             the backend's challenges answered
-    unload()                the network phase's modules dropped, as a sync ends
+    then AFTER_DRIVE, (label, function) in order, the steps of App.sync (firmware/app.py) with
+    the same imports and unloads, so that each reading is what the device holds there:
+    seal()                  the drive closed; the commit path unloaded; the periods ended by
+                            GNSS time end_t sealed; the sealing code (and commit path) unloaded
+    upload()                the client made, the policy check, the sealed statements
+                            submitted, receipts verified (network code loaded)
+    challenge()             the outbox unloaded, the backend's challenges answered
+    disputes()              the challenge responder unloaded, dispute requests polled
+    unload()                the network phase's modules dropped, as the sync ends
 
 ``connect`` is the socket factory: host_main's on the unix port, a relay through the host
 (qm_relay, registered by the harness) on WebAssembly, which has no sockets.
@@ -22,6 +26,7 @@ import gc
 import random
 
 app = None
+client = None  # the sync's HttpClient, shared by its network steps as App._network shares it
 uart = None
 end_t = None
 summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
@@ -94,26 +99,41 @@ def drive(n):
 
 
 def seal():
-    from firmware.app import unload_modules
+    """App.sync up to the network phase (the drive ended first, as at the end of a replay)."""
+    from firmware.app import _COMMIT_MODULES, _NETWORK_MODULES, unload_modules
 
     app.end_of_input()
     app.gnss_time = end_t
+    unload_modules(_COMMIT_MODULES)
     summary["sealed"] = len(app.seal_due())
-    unload_modules(())
+    unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
 
 
 def upload():
-    app.upload(summary)
+    """App._network up to the upload: one client for the sync, the policy check, the outbox."""
+    global client
+    client = app.client()
+    app._fetch_policy(client, summary)
+    app.upload(summary, client)
 
 
 def challenge():
-    app.answer_challenges(summary)
+    from firmware.app import unload_modules
+
+    unload_modules(("firmware.uplink.outbox",))
+    app.answer_challenges(summary, client)
+
+
+def disputes():
+    app.handle_disputes(summary, client)
 
 
 def unload():
     """The network phase's code out of sys.modules, as App.sync leaves it for driving."""
+    global client
     from firmware.app import _NETWORK_MODULES, unload_modules
 
+    client = None
     unload_modules(_NETWORK_MODULES)
 
 
@@ -121,9 +141,9 @@ def unload():
 AFTER_DRIVE = (
     ("seal", "seal"),
     ("upload", "upload"),
-    ("upload, unloaded", "unload"),
     ("challenge", "challenge"),
-    ("challenge, unloaded", "unload"),
+    ("disputes polled", "disputes"),
+    ("sync ended, unloaded", "unload"),
 )
 
 
