@@ -31,7 +31,7 @@ import os
 from firmware.ledger import atomic
 from firmware.ledger.log import ledger_path
 from protocol import cbor
-from protocol.compat import const
+from protocol.compat import const, lazy_names
 from protocol.hashing import sha256
 from protocol.timeutil import month_start
 
@@ -54,7 +54,7 @@ L = 2**252 + 27742317777372353535851937790883648493
 def _blind_from_bytes(b):
     r = int.from_bytes(b, "little")
     if len(b) != 32 or r >= L:
-        raise EntryCorrupt("blinding factor is not a canonical scalar")
+        raise _fault("EntryCorrupt")("blinding factor is not a canonical scalar")
     return r
 
 
@@ -68,22 +68,21 @@ class InvalidSegment(AccountingError):
     code = "invalid_segment"
 
 
-class PeriodClosed(AccountingError):
-    """The record's period was closed for sealing; nothing more can be added to it."""
-
-    code = "period_closed"
-
-
-class PeriodFull(AccountingError):
-    """The period already holds the most segments or policy ids a statement can carry."""
-
-    code = "period_full"
+# PeriodClosed, PeriodFull and EntryCorrupt are in firmware/accounting_faults.py, loaded the
+# first time one is raised or named (a unit in good order never raises them) and offered here
+# by name. InvalidSegment stays: firmware.commit imports it whenever it is loaded.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.accounting_faults import EntryCorrupt as EntryCorrupt
+    from firmware.accounting_faults import PeriodClosed as PeriodClosed
+    from firmware.accounting_faults import PeriodFull as PeriodFull
 
 
-class EntryCorrupt(AccountingError):
-    """A ledger entry that authenticates but is not an accounting entry (a firmware bug)."""
-
-    code = "entry_corrupt"
+# Inside this module the faults are not globals (a module __getattr__ serves attribute lookups,
+# not a module's own names): raise _fault("PeriodFull")(msg).
+_fault = __getattr__ = lazy_names(
+    __name__, ("firmware.accounting_faults", ("PeriodClosed", "PeriodFull", "EntryCorrupt"))
+)
 
 
 # --- ledger entries -------------------------------------------------------------------------
@@ -92,7 +91,7 @@ class EntryCorrupt(AccountingError):
 def encode_entry(record_bytes, salt, blind, price_commitment, trace_commitment):
     """The ledger payload of one segment: cbor.encode([record_bytes, salt, blind, C, T])."""
     if (len(salt), len(blind), len(price_commitment), len(trace_commitment)) != (16, 32, 32, 32):
-        raise EntryCorrupt("salt is 16 bytes; blind and commitments 32")
+        raise _fault("EntryCorrupt")("salt is 16 bytes; blind and commitments 32")
     return b"".join(
         (
             b"\x85",
@@ -126,7 +125,7 @@ def split_entry(entry):
         or entry[e + 51 : e + 53] != b"\x58\x20"
         or entry[e + 85 : e + 87] != b"\x58\x20"
     ):
-        raise EntryCorrupt("not an accounting entry")
+        raise _fault("EntryCorrupt")("not an accounting entry")
     ai = entry[1] - 0x40
     if 0 <= ai < 24:
         start = 2
@@ -138,9 +137,9 @@ def split_entry(entry):
         start = 4
         length = (entry[2] << 8) | entry[3]
     else:
-        raise EntryCorrupt("record length head")
+        raise _fault("EntryCorrupt")("record length head")
     if start + length != e:
-        raise EntryCorrupt("record length")
+        raise _fault("EntryCorrupt")("record length")
     return (
         entry[start:e],
         entry[e + 1 : e + 17],
@@ -154,7 +153,7 @@ def _uint_at(b, i):
     """(value, next offset) of the CBOR unsigned int at b[i]."""
     ai = b[i] & 0x1F
     if b[i] >> 5 != 0 or ai > 27:
-        raise EntryCorrupt("expected an unsigned int")
+        raise _fault("EntryCorrupt")("expected an unsigned int")
     if ai < 24:
         return ai, i + 1
     n = 1 << (ai - 24)
@@ -168,15 +167,15 @@ def price_and_policy(record_bytes):
     """
     b = record_bytes
     if len(b) < 40 or b[0] != 0xAC:
-        raise EntryCorrupt("not a SegmentRecord")
+        raise _fault("EntryCorrupt")("not a SegmentRecord")
     i = 1
     value = 0
     for key in range(1, 10):
         if b[i] != key:
-            raise EntryCorrupt("SegmentRecord key %d" % key)
+            raise _fault("EntryCorrupt")("SegmentRecord key %d" % key)
         value, i = _uint_at(b, i + 1)
     if b[i] != 10 or b[i + 1] != 0x50:
-        raise EntryCorrupt("SegmentRecord policy id")
+        raise _fault("EntryCorrupt")("SegmentRecord policy id")
     return value, bytes(b[i + 2 : i + 18])
 
 
@@ -287,12 +286,14 @@ class Accounting:
             raise InvalidSegment("segment spans two statement periods")
         tot = self._load(period)
         if tot.closed:
-            raise PeriodClosed("period %d is closed for sealing" % period)
+            raise _fault("PeriodClosed")("period %d is closed for sealing" % period)
         if tot.count >= commit.MAX_SEGMENTS:
-            raise PeriodFull("period %d holds %d segments" % (period, tot.count))
+            raise _fault("PeriodFull")("period %d holds %d segments" % (period, tot.count))
         pid = bytes(record.policy_id)
         if pid not in tot.policy_ids and len(tot.policy_ids) >= _MAX_POLICIES:
-            raise PeriodFull("period %d already uses %d policies" % (period, _MAX_POLICIES))
+            raise _fault("PeriodFull")(
+                "period %d already uses %d policies" % (period, _MAX_POLICIES)
+            )
         self._switch_current(period)
         lg = self.ledger(period)
         if lg.count != tot.count:
@@ -387,7 +388,7 @@ class Accounting:
                 or entry[n - 68 : n - 66] != b"\x58\x20"
                 or entry[n - 34 : n - 32] != b"\x58\x20"
             ):
-                raise EntryCorrupt("not an accounting entry")
+                raise _fault("EntryCorrupt")("not an accounting entry")
             yield entry[n - 66 : n - 34], entry[n - 32 :]
 
     def ledger(self, period):

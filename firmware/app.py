@@ -42,6 +42,8 @@ import gc
 import os
 import sys
 
+from protocol.compat import lazy_names
+
 # Modules the driving loop never needs: the config file's checks and the policy verifier's (boot,
 # installs) and the network phase's (sealing, uplink, challenges). Unloaded after boot and after
 # every sync on the device.
@@ -56,7 +58,9 @@ _NETWORK_MODULES = (
     "firmware.uplink.http",
     "firmware.uplink.sealed",
     "firmware.uplink.signed",
+    "firmware.uplink.failures",
     "firmware.uplink",
+    "firmware.challenge_refusals",
     "protocol.envelopes",
     "protocol.cose",
     "protocol.p256",
@@ -65,6 +69,8 @@ _NETWORK_MODULES = (
     "protocol.fields",
     "protocol.tariff_rules",
     "protocol.cbor_decode",
+    "firmware.app_sync",
+    "firmware.app_sense",
 )
 # The commit path (firmware.accounting imports it with the first segment): out of the way while
 # a sync runs, back with the next segment.
@@ -74,23 +80,17 @@ _COMMIT_MODULES = (
     "protocol.ristretto",
 )
 
-# Modules whose names are interned at boot (intern_names): every sync loads them again.
-_INTERNED_AT_BOOT = (
-    "firmware.commit",
-    "firmware.statement",
-    "firmware.uplink.outbox",
-    "firmware.uplink.http",
-    "firmware.challenges",
-)
+
+# A sync's steps and the answers to the sense lines are in firmware/app_sync.py and
+# firmware/app_sense.py, imported when they run (the App keeps the public methods, which call
+# them); PowerLost and POLICY_REFRESH_S are offered here by name.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.app_sync import POLICY_REFRESH_S as POLICY_REFRESH_S
+    from firmware.app_sync import PowerLost as PowerLost
 
 
-# Look for the next tariff policy when the current one ends within this many seconds.
-POLICY_REFRESH_S = 7 * 86400
-
-
-class PowerLost(Exception):
-    """The input power failed during a sync: the sync stops at its next step (its steps are
-    crash-safe, so stopping between them is no worse than a power cut there)."""
+__getattr__ = lazy_names(__name__, ("firmware.app_sync", ("PowerLost", "POLICY_REFRESH_S")))
 
 
 class _Clock:
@@ -149,7 +149,9 @@ class App:
         from firmware.ledger.atomic import exists
 
         if exists(root + "/tamper"):  # a tamper record stays a fault until provisioning
-            self._tamper(None)
+            from firmware.app_sense import record_lid
+
+            record_lid(self, None)
         # Outputs that animate (LED blink patterns) get a millisecond tick from the run loop.
         self._tickers = [o for o in status_outputs if hasattr(o, "tick")]
         # Policies first: verifying them loads the P-256, COSE and policy-decoding code, which
@@ -161,7 +163,6 @@ class App:
         )
         if self.unload:
             unload_modules(_NETWORK_MODULES)
-            intern_names(_INTERNED_AT_BOOT)
         from firmware.accounting import Accounting
         from firmware.ledger import Store
         from firmware.state import ChainState
@@ -200,7 +201,9 @@ class App:
             self.gnss_time = fix.t
             self.status.set_time(fix.t)
             if self._tamper_undated:
-                self._tamper(None)
+                from firmware.app_sense import record_lid
+
+                record_lid(self, None)
         self.odometer.update(fix)
         self.segmenter.tick(fix.t)
         self.status.set_charging(self.segmenter.cur is not None)
@@ -264,36 +267,12 @@ class App:
         """Destroy the trace records of every statement whose receipt has been held for
         longer than the retention window (DESIGN §2.4): the period's ledger key is destroyed
         first (cryptographic deletion), then its file. The signed statement and receipt stay:
-        they are the driver's proof of payment and hold no trace. Returns the purged periods.
+        they are the driver's proof of payment and hold no trace. Periods a dispute still
+        needs are kept. Returns the purged periods (firmware/app_sync.py).
         """
-        now = self.gnss_time if now is None else now
-        if now is None:
-            return []
-        window = self.cfg.retention_days * 86400
-        held = set(self.accounting.periods())
-        disputed = self._disputed_periods()
-        purged = []
-        for seq in self.state.statement_seqs():
-            m = self.state.meta(seq)
-            if m is None or not m.receipt_held or m.received_at is None:
-                continue
-            if m.period_start in disputed:
-                continue  # the driver is being asked, or its openings are going up: keep it
-            if m.period_start in held and now - m.received_at > window:
-                self.accounting.destroy(m.period_start)
-                purged.append(m.period_start)
-        return purged
+        from firmware.app_sync import purge_expired
 
-    def _disputed_periods(self):
-        """Periods that a dispute still needs: waiting for the driver, or confirmed and
-        uploading (firmware.disputes). Retention waits for them to finish."""
-        try:
-            os.stat(self.root + "/disputes")
-        except OSError:
-            return ()  # no dispute ever: the disputes code stays out of the heap
-        from firmware.disputes import CONFIRMED, WAITING, records
-
-        return [d.period_start for d in records(self.root) if d.state in (WAITING, CONFIRMED)]
+        return purge_expired(self, now)
 
     # --- network path -------------------------------------------------------------------
 
@@ -307,66 +286,11 @@ class App:
         return HttpClient(host, port, base_path=base, **kw)
 
     def sync(self):
-        """Seal what is due, upload statements, answer challenges. Returns a summary dict."""
-        summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
-        summary["opened"] = 0  # dispute openings accepted (firmware.disputes)
-        summary["disputes"] = []  # (dispute id hex, state, next index, segment count)
-        self._in_sync = True
-        try:
-            if self.unload:
-                unload_modules(_COMMIT_MODULES)
-            summary["sealed"] = len(self.seal_due())
-            self.feed_watchdog()
-            if self.unload:  # the sealing code (and a last segment's commit) out: uplink next
-                unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
-            if self.connect is not None or self.cfg.network_kind != "none":
-                if self._link_up(summary):
-                    try:
-                        self._network(summary)
-                    finally:
-                        self._link_down()
-            summary["purged"] = len(self.purge_expired())
-        except PowerLost as e:
-            summary["errors"].append(e)
-        finally:
-            self._in_sync = False
-            if self.unload:
-                unload_modules(_NETWORK_MODULES)
-        return summary
+        """Seal what is due, upload statements, answer challenges. Returns a summary dict
+        (firmware/app_sync.py, loaded for the sync and unloaded with the network phase)."""
+        from firmware.app_sync import sync
 
-    def _link_up(self, summary):
-        """The board's network bring-up (Wi-Fi join, modem + PPP); False, with the reason in
-        the summary's errors, when it failed: the next sync tries again, and everything to
-        upload stays on flash until then."""
-        net = self.net
-        if net is None or self.cfg.network_kind == "none":
-            return True
-        ok = net.network_up(getattr(self.cfg, "network_timeout_s", 30) * 1000)
-        self.status.set_fault(self.status.FAULT_NETWORK, not ok and net.service)
-        if not ok:
-            err = net.error if net.error is not None else OSError("network down")
-            summary["errors"].append(err)
-            self.status.upload_attempt(self.gnss_time, False, getattr(err, "code", "network"))
-        return ok
-
-    def _link_down(self):
-        if self.net is not None and self.cfg.network_kind != "none":
-            try:
-                self.net.network_down()
-            except OSError:
-                pass  # the radio's state is the board's; the next bring-up starts over
-
-    def _network(self, summary):
-        client = self.client()
-        self._fetch_policy(client, summary)
-        self.feed_watchdog()
-        self.upload(summary, client)
-        if self.unload:  # the outbox's code out before the challenge responder's comes in
-            unload_modules(("firmware.uplink.outbox",))
-        self.feed_watchdog()
-        self.answer_challenges(summary, client)
-        self.feed_watchdog()
-        self.handle_disputes(summary, client)
+        return sync(self)
 
     def feed_watchdog(self):
         """Feed the hardware watchdog, and look at the power-fail line: called by the loop and
@@ -374,27 +298,15 @@ class App:
         if self.watchdog is not None:
             self.watchdog.feed()
         if self.sense is not None and not self._holdup and self.sense.power_failed():
-            self.power_lost()
+            from firmware.app_sense import power_lost
+
+            power_lost(self)
             if self._in_sync:
+                from firmware.app_sync import PowerLost  # the running sync's: not unloaded
+
                 raise PowerLost("input power failed")
 
     # --- power and lid (the board's sense lines) ------------------------------------------
-
-    def power_lost(self):
-        """The input power is gone (the hold-up stage's power-fail line): commit the open
-        segment and checkpoint now, and switch the radio off to stretch the hold-up."""
-        self._holdup = True
-        self.end_of_input()
-        self._link_down()
-
-    def _ride_out(self):
-        """Wait for input power (or for the hold-up to run out, which ends the unit here)."""
-        self.sense.wait_power(self._feed_only)
-        self._holdup = False
-
-    def _feed_only(self):
-        if self.watchdog is not None:
-            self.watchdog.feed()
 
     def park(self):
         """Ignition off: close the open segment, sync once (the network permitting), then the
@@ -409,20 +321,9 @@ class App:
         opened = s.lid_opened()
         now_open = s.lid_open()
         if opened or now_open != self._lid_open:
-            self._tamper(now_open, opened)
+            from firmware.app_sense import record_lid
 
-    def _tamper(self, now_open, opened=False):
-        """Record the lid (firmware/tamper.py; ``now_open`` None: only load the record and date
-        undated events) and keep the fault ``tamper`` while a record exists."""
-        from firmware import tamper
-
-        count, self._tamper_undated = tamper.seen(self.root, now_open, opened, self.gnss_time)
-        if now_open is not None:
-            self._lid_open = now_open
-        if count:
-            self.status.set_fault(self.status.FAULT_TAMPER)
-        if self.unload:
-            unload_modules(("firmware.tamper",))
+            record_lid(self, now_open, opened)
 
     def upload(self, summary, client=None):
         """Submit the sealed statements that have no receipt yet (firmware.uplink.outbox)."""
@@ -470,78 +371,9 @@ class App:
         (firmware.disputes). The challenge responder's code goes first: openings are built
         with firmware.opening alone. A unit that never had a dispute and is sent none — nearly
         every unit at nearly every sync — does not load the dispute handler at all."""
-        if self.unload:
-            unload_modules(("firmware.challenges",))
-        from firmware.ledger.atomic import exists
-        from firmware.uplink import UplinkError
-        from firmware.uplink.signed import poll_disputes
+        from firmware.app_sync import handle_disputes
 
-        client = client if client is not None else self.client()
-        listed = error = None
-        try:
-            listed = poll_disputes(client, self.signer, self.clock.now(), self.rng)
-        except UplinkError as e:
-            error = e
-        if not listed and not exists(self.root + "/disputes"):
-            summary["disputes"] = []
-            if error is not None:
-                summary["errors"].append(error)
-            return
-        from firmware.disputes import DisputeHandler
-        from firmware.uplink.sealed import StatementFiles
-
-        cfg = self.cfg
-        handler = DisputeHandler(
-            self.root,
-            client,
-            self.signer,
-            cfg.obu_id,
-            cfg.authority_public_key,
-            self.clock,
-            store=self.store,
-            rng=self.rng,
-            files=StatementFiles(self.root, chain=self.state),
-            confirm=self.confirm,
-            policy=getattr(cfg, "dispute_confirm", "ask"),
-            status=self.status,
-            batch_bytes=getattr(cfg, "dispute_batch_bytes", 16384),
-            batches_per_sync=getattr(cfg, "dispute_batches_per_sync", 4),
-            feed=self.feed_watchdog,
-        )
-        known = handler.run(listed, error)
-        summary["opened"] = summary.get("opened", 0) + handler.opened
-        summary["disputes"] = [(d.id_hex, d.state, d.next_index, d.segment_count) for d in known]
-        if handler.last_error is not None:
-            summary["errors"].append(handler.last_error)
-
-    def _fetch_policy(self, client, summary):
-        """Fetch the authority's current signed policy when the unit holds no valid one, or
-        the current one ends within POLICY_REFRESH_S and no successor is held. The policy
-        store verifies it; a bad one is refused and the old one kept."""
-        now = self.gnss_time
-        if now is None:
-            return
-        held = self.policies.lookup(now)
-        if held is not None and (
-            self.policies.next is not None or held[0].valid_until - now > POLICY_REFRESH_S
-        ):
-            return
-        from firmware.uplink import PATH_POLICY
-
-        try:
-            resp = client.get(PATH_POLICY)
-        except Exception as e:  # noqa: BLE001 - a failed fetch is retried at the next sync
-            summary["errors"].append(e)
-            return
-        if resp.status != 200 or not resp.body:
-            return
-        from firmware.policy import PolicyRefused
-
-        try:
-            self.policies.install(resp.body, now)
-            summary["policy"] = 1
-        except (ValueError, PolicyRefused) as e:  # the protocol's and the store's refusals
-            summary["errors"].append(e)
+        handle_disputes(self, summary, client)
 
     # --- main loop ----------------------------------------------------------------------
 
@@ -555,7 +387,9 @@ class App:
             self.feed_watchdog()
             if self.sense is not None:
                 if self._holdup:
-                    self._ride_out()
+                    from firmware.app_sense import ride_out
+
+                    ride_out(self)
                 self._check_lid()
                 if self.sense.ignition_off():
                     return self.park()
@@ -581,20 +415,6 @@ class App:
                 gc.collect()
         self.end_of_input()
         return self.sync()
-
-
-def intern_names(modules):
-    """Import each of ``modules`` (and what it imports) once and unload it again, for its
-    names: MicroPython interns every name of a module in qstr pools that are never freed, and
-    when a pool is full the next is twice its size, one contiguous block (1,280 entries, 9 KB
-    on the ESP32, after the first 1,270 names). Met for the first time late in the day, in a
-    heap that long-lived objects have spread across, such a block may not be found even with
-    plenty free; met here, at boot, the heap is nearly empty. The names are interned at the
-    first sync anyway, so this costs no memory, only the import time."""
-    for name in modules:
-        before = set(sys.modules)
-        __import__(name)
-        unload_modules([m for m in sys.modules if m not in before])
 
 
 def unload_modules(names):

@@ -43,7 +43,7 @@ from firmware.uplink import (
 from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
 from firmware.uplink.signed import signed_headers
 from protocol import cbor, cose, envelopes, labels
-from protocol.compat import const
+from protocol.compat import const, lazy_names
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
 from protocol.record import CHALLENGE_ID_LEN, CHALLENGE_INDEX
@@ -85,12 +85,9 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from firmware.challenge_refusals import SegmentUnavailable as SegmentUnavailable
 
 
-def __getattr__(name):
-    if name in ("ChallengeInvalid", "SegmentUnavailable"):
-        from firmware import challenge_refusals
-
-        return getattr(challenge_refusals, name)
-    raise AttributeError("module 'firmware.challenges' has no attribute '%s'" % name)
+__getattr__ = lazy_names(
+    __name__, ("firmware.challenge_refusals", ("ChallengeInvalid", "SegmentUnavailable"))
+)
 
 
 def _invalid(why):

@@ -28,9 +28,7 @@ line ``tamper count=… first=… last=… lid=…`` after the summary.
 
 import sys
 
-from firmware import config
-from firmware.app import App
-from firmware.board.host import ConfirmAll, FileConfirm, FileUart, PrintStatus, software_signer
+# The App's modules are imported in main(): the heap tests import _connect alone.
 
 
 def _args(argv):
@@ -61,6 +59,10 @@ def _connect(host, port, timeout_ms):
 
 
 def main(argv):
+    from firmware import config
+    from firmware.app import App
+    from firmware.board.host import FileUart, software_signer
+
     opts, flags = _args(argv)
     cfg = config.load(opts["--config"])
     root = opts["--root"]
@@ -70,12 +72,21 @@ def main(argv):
         os.mkdir(root)
     except OSError:
         pass
-    outputs = () if "--quiet" in flags else (PrintStatus(),)
+    if "--quiet" in flags:
+        outputs = ()
+    else:
+        from firmware.board.host import PrintStatus
+
+        outputs = (PrintStatus(),)
     # --net: talk to backend_url even with network kind "none" (host runs)
     connect = _connect if "--net" in flags else None
     if "--confirm-disputes" in flags:
+        from firmware.board.host import ConfirmAll
+
         confirm = ConfirmAll()
     else:
+        from firmware.board.host import FileConfirm
+
         confirm = FileConfirm(root + "/confirm")
     app = App(
         cfg,

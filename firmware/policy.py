@@ -23,6 +23,8 @@ phase: firmware/app.py), and the PolicyRefused family in firmware/policy_refusal
 first time a policy is refused (and kept); both offered here by name as before.
 """
 
+from protocol.compat import lazy_names
+
 # protocol.envelopes and protocol.p256 (with cose, the CBOR decoder, the policy decoder and the
 # tariff rules behind them) are imported where a policy is verified — at boot and on install —
 # so that the App can unload them before driving (firmware/app.py).
@@ -36,21 +38,16 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from firmware.policy_refusals import PolicyRollback as PolicyRollback
 
 
-def __getattr__(name):
-    # Module __getattr__ (PEP 562): the refusals, loaded on first use (module docstring).
-    if name[:1] != "_":
-        from firmware import policy_refusals
-
-        if hasattr(policy_refusals, name):
-            return getattr(policy_refusals, name)
-    raise AttributeError("module 'firmware.policy' has no attribute '%s'" % name)
+# The refusals, loaded on first use (module docstring).
+__getattr__ = lazy_names(__name__, ("firmware.policy_refusals", None))
 
 
 class _Held:
-    def __init__(self, policy, pid, envelope):
+    # A verified policy and its id. Not its envelope: that is on flash in its slot's file
+    # (~0.9 KB per policy kept off the heap; firmware/policy_install.py copies it from there).
+    def __init__(self, policy, pid):
         self.policy = policy
         self.pid = pid
-        self.envelope = envelope
 
 
 class PolicyStore:

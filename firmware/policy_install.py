@@ -3,7 +3,8 @@
 Imported when a PolicyStore is opened (boot) and when a policy is installed or rotated, and
 unloaded with the network phase (firmware/app.py): while driving only the lookup is needed.
 This module holds no class, so unloading and loading it again leaves nothing behind twice.
-The slots are ``store._slots``: [current, next], each a ``firmware.policy._Held`` or None.
+The slots are ``store._slots``: [current, next], each a ``firmware.policy._Held`` or None; a
+held policy's signed envelope is in its slot's file on flash, not in RAM.
 """
 
 from firmware.ledger import atomic
@@ -30,7 +31,7 @@ def _open(store, envelope):
     policy, pid = envelopes.open_policy(envelope, resolve, store._verify)
     if store.vehicle_class is not None:
         policy.keep_class(store.vehicle_class)  # the other classes' rates: heap never used
-    return _Held(policy, pid, envelope)
+    return _Held(policy, pid)
 
 
 def _load(store, slot):
@@ -46,11 +47,13 @@ def _load(store, slot):
         return None
 
 
-def _store(store, slot, held):
+def _store(store, slot, held, envelope=None):
+    """Put ``held`` in ``slot``: its ``envelope`` (bytes) written to the slot's file, or
+    None: the slot is emptied."""
     if held is None:
         atomic.remove(_path(store, slot))
     else:
-        atomic.atomic_write(_path(store, slot), held.envelope)
+        atomic.atomic_write(_path(store, slot), envelope)
     store._slots[slot] = held
 
 
@@ -77,7 +80,8 @@ def install(store, envelope, now=None):
         now = store.clock()
     if not is_int(now):
         raise refused.ClockUnknown("no GNSS time: cannot judge the policy's validity")
-    held = _open(store, bytes(envelope))
+    envelope = bytes(envelope)
+    held = _open(store, envelope)
     p = held.policy
     for h in store._slots:
         if h is not None and h.pid == held.pid:
@@ -94,7 +98,7 @@ def install(store, envelope, now=None):
             raise refused.PolicyRollback(
                 "v%d is not newer than v%d" % (p.version, cur.policy.version)
             )
-        _store(store, _CURRENT, held)
+        _store(store, _CURRENT, held, envelope)
         if nxt is not None and nxt.policy.version <= p.version:
             _store(store, _NEXT, None)
     else:
@@ -103,7 +107,7 @@ def install(store, envelope, now=None):
             raise refused.PolicyRollback(
                 "v%d is not newer than v%d" % (p.version, newest.policy.version)
             )
-        _store(store, _NEXT, held)
+        _store(store, _NEXT, held, envelope)
     return p, held.pid
 
 
@@ -115,6 +119,11 @@ def rotate(store, now=None):
     nxt = store._slots[_NEXT]
     if nxt is None or not is_int(now) or now < nxt.policy.valid_from:
         return False
-    _store(store, _CURRENT, nxt)
+    # The envelope as it verified at boot or install, from the next slot's file (a file gone
+    # since then is an OSError here, the slots unchanged: flash is not what it was).
+    envelope = atomic.read_file(_path(store, _NEXT))
+    if envelope is None:
+        raise OSError(2)  # ENOENT
+    _store(store, _CURRENT, nxt, envelope)
     _store(store, _NEXT, None)
     return True

@@ -24,7 +24,7 @@ import os
 
 from firmware.ledger import atomic
 from protocol import cbor
-from protocol.compat import const, is_int
+from protocol.compat import const, is_int, lazy_names
 from protocol.hashing import sha256
 
 ZERO_HASH = bytes(32)
@@ -36,22 +36,25 @@ class StateError(Exception):
     code = "state_error"
 
 
-class AlreadySealed(StateError):
-    """The chain head cannot be changed once this unit has sealed a statement."""
-
-    code = "already_sealed"
-
-
 class PeriodOrder(StateError):
     """A period to seal that does not start where the last sealed one ended."""
 
     code = "period_order"
 
 
-class StateCorrupt(StateError):
-    """A state or registry file that does not decode (flash rot or tampering)."""
+# AlreadySealed and StateCorrupt are in firmware/state_faults.py, loaded the first time one is
+# raised or named (a unit in good order never raises them) and offered here by name.
+# PeriodOrder stays: firmware.statement imports it at every seal.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.state_faults import AlreadySealed as AlreadySealed
+    from firmware.state_faults import StateCorrupt as StateCorrupt
 
-    code = "state_corrupt"
+
+# Inside this module the faults are not globals: raise _fault("StateCorrupt")(msg).
+_fault = __getattr__ = lazy_names(
+    __name__, ("firmware.state_faults", ("AlreadySealed", "StateCorrupt"))
+)
 
 
 def _decode(data, what):
@@ -60,7 +63,7 @@ def _decode(data, what):
     except ValueError:
         m = None
     if not isinstance(m, dict):
-        raise StateCorrupt("%s does not decode" % what)
+        raise _fault("StateCorrupt")("%s does not decode" % what)
     return m
 
 
@@ -110,9 +113,9 @@ class StatementMeta:
         try:
             meta = cls(m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9])
         except KeyError:
-            raise StateCorrupt("statement meta lacks a field") from None
+            raise _fault("StateCorrupt")("statement meta lacks a field") from None
         if not (is_int(meta.seq) and isinstance(meta.statement_hash, bytes)):
-            raise StateCorrupt("statement meta fields")
+            raise _fault("StateCorrupt")("statement meta fields")
         return meta
 
     def __repr__(self):
@@ -151,20 +154,20 @@ class ChainState:
             # Fixed layout, read without the CBOR decoder (boot and sealing stay small).
             body = data[:-8]
             if len(data) != _CHAIN_LEN or body[:5] != _CHAIN_MAGIC or sha256(body)[:8] != data[-8:]:
-                raise StateCorrupt("chain state file is damaged")
+                raise _fault("StateCorrupt")("chain state file is damaged")
             end = int.from_bytes(body[42:50], "big") if body[41] else None
             self._set(int.from_bytes(body[5:9], "big"), bytes(body[9:41]), end)
         self.recover()
 
     def _set(self, next_seq, prev_hash, last_period_end):
         if not (is_int(next_seq) and 0 <= next_seq < 0x100000000):
-            raise StateCorrupt("next_seq must be a 32-bit unsigned int")
+            raise _fault("StateCorrupt")("next_seq must be a 32-bit unsigned int")
         if not (isinstance(prev_hash, bytes) and len(prev_hash) == 32):
-            raise StateCorrupt("prev_hash must be 32 bytes")
+            raise _fault("StateCorrupt")("prev_hash must be 32 bytes")
         if last_period_end is not None and not (
             is_int(last_period_end) and 0 <= last_period_end < 1 << 63
         ):
-            raise StateCorrupt("last_period_end must be a time or None")
+            raise _fault("StateCorrupt")("last_period_end must be a time or None")
         self.next_seq = next_seq
         self.prev_hash = prev_hash
         self.last_period_end = last_period_end
@@ -196,7 +199,7 @@ class ChainState:
     def provision(self, next_seq, prev_hash, last_period_end=None):
         """Set the chain head (replacement OBU); only before this unit sealed anything."""
         if self.statement_seqs():
-            raise AlreadySealed("this unit has sealed statements; the head is its own")
+            raise _fault("AlreadySealed")("this unit has sealed statements; the head is its own")
         self._set(next_seq, prev_hash, last_period_end)
         self._write()
 

@@ -32,6 +32,8 @@ LED_PATTERNS: the device's) and firmware/status_text.py (TextStatus, render, fau
 FAULT_NAMES: the console's). A unit keeps only the model and the outputs it has on its heap.
 """
 
+from protocol.compat import lazy_names
+
 # Fault bits (Status.faults).
 FAULT_POLICY_MISSING = 1  # no signed tariff policy for the current time: cannot price
 FAULT_POLICY_EXPIRED = 2  # the newest policy has ended and no successor arrived
@@ -168,14 +170,9 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from firmware.status_text import render as render
 
 
-def __getattr__(name):
-    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above.
-    if name in ("LedStatus", "LED_PATTERNS", "OFF", "STEADY", "BLINK", "HEARTBEAT"):
-        from firmware import status_led
-
-        return getattr(status_led, name)
-    if name in ("TextStatus", "render", "fault_names", "FAULT_NAMES"):
-        from firmware import status_text
-
-        return getattr(status_text, name)
-    raise AttributeError("module 'firmware.status' has no attribute '%s'" % name)
+# The outputs (module docstring), on first use.
+__getattr__ = lazy_names(
+    __name__,
+    ("firmware.status_led", ("LedStatus", "LED_PATTERNS", "OFF", "STEADY", "BLINK", "HEARTBEAT")),
+    ("firmware.status_text", ("TextStatus", "render", "fault_names", "FAULT_NAMES")),
+)

@@ -14,6 +14,8 @@ UnsupportedType; InvalidSignature, UnknownKeyId, InvalidKey, UnsupportedAlgorith
 InvalidEncoding, InvalidScalar; protocol/input_errors.py: a unit in good order never meets one).
 """
 
+from protocol.compat import lazy_names
+
 
 class ProtocolError(ValueError):
     code = "protocol_error"
@@ -63,16 +65,7 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from protocol.verify_errors import SumMismatch as SumMismatch
 
 
-def __getattr__(name):
-    # Module __getattr__ (PEP 562; MicroPython has it too): only names not defined above. The
-    # input errors first: the OBU may meet one of them, never one of the verifier's.
-    if name[:1] != "_":
-        from protocol import input_errors
-
-        if hasattr(input_errors, name):
-            return getattr(input_errors, name)
-        from protocol import verify_errors
-
-        if hasattr(verify_errors, name):
-            return getattr(verify_errors, name)
-    raise AttributeError("module 'protocol.errors' has no attribute '%s'" % name)
+# The input errors first: the OBU may meet one of them, never one of the verifier's.
+__getattr__ = lazy_names(
+    __name__, ("protocol.input_errors", None), ("protocol.verify_errors", None)
+)

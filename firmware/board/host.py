@@ -1,7 +1,29 @@
 """Host board: the App's injected objects from files, pipes and sockets, for the MicroPython
-unix port (and CPython). Used by firmware/host_main.py, the tests and the simulator."""
+unix port (and CPython). Used by firmware/host_main.py, the tests and the simulator.
+
+What a running unit holds (the UART, the signer) is here; the console status line, the
+dispute confirmations and the in-memory UART (PrintStatus, FileConfirm, ConfirmAll,
+BytesUart) are in firmware/board/host_console.py, loaded when one is first named and offered
+here by name, so that a unit that has none of them keeps their classes off its heap.
+"""
 
 import os
+
+from protocol.compat import lazy_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.board.host_console import BytesUart as BytesUart
+    from firmware.board.host_console import ConfirmAll as ConfirmAll
+    from firmware.board.host_console import FileConfirm as FileConfirm
+    from firmware.board.host_console import PrintStatus as PrintStatus
+
+
+# The console objects, on first use.
+__getattr__ = lazy_names(
+    __name__,
+    ("firmware.board.host_console", ("BytesUart", "ConfirmAll", "FileConfirm", "PrintStatus")),
+)
 
 
 class FileUart:
@@ -17,23 +39,6 @@ class FileUart:
 
     def close(self):
         self.f.close()
-
-
-class BytesUart:
-    """A UART over bytes already in memory (tests)."""
-
-    def __init__(self, data, chunk=256):
-        self.data = data
-        self.pos = 0
-        self.chunk = chunk
-
-    def read(self, n=-1):
-        if self.pos >= len(self.data):
-            return None
-        k = self.chunk if n is None or n < 0 else n
-        out = self.data[self.pos : self.pos + k]
-        self.pos += len(out)
-        return out
 
 
 def software_signer(path, rng=None):
@@ -104,86 +109,3 @@ class KeyFileSigner:
 
     def __repr__(self):
         return "KeyFileSigner(%s)" % self.path
-
-
-class PrintStatus:
-    """Status output for a console: one line per change."""
-
-    def __init__(self, write=print):
-        self.write = write
-        self.last = None
-
-    def show(self, status):
-        from firmware.status import render
-
-        line = render(status)
-        if line != self.last:
-            self.last = line
-            self.write("[status] " + line)
-
-
-class FileConfirm:
-    """The driver's answer to a dispute, from a file (firmware/board/confirm.py has the
-    contract): ``<root>/confirm`` holding a line ``yes <id>`` to open the period, or
-    ``no <id>`` to decline, where ``<id>`` is the dispute id in hex or at least its first 8
-    digits (the unit prints it when it asks). Naming the dispute keeps a file left over from
-    an earlier question from answering a new one. The line is removed once it answered.
-    """
-
-    MIN_PREFIX = 8
-
-    def __init__(self, path, write=print):
-        self.path = path
-        self.write = write
-        self.asked = None
-
-    def ask(self, dispute):
-        if self.asked != dispute.dispute_id:
-            self.asked = dispute.dispute_id
-            self.write(
-                "[dispute] %s waits for confirmation: open statement %d (%d segments)? "
-                "write 'yes %s' or 'no %s' to %s"
-                % (
-                    dispute.id_hex,
-                    dispute.statement_seq,
-                    dispute.segment_count,
-                    dispute.id_hex[: self.MIN_PREFIX],
-                    dispute.id_hex[: self.MIN_PREFIX],
-                    self.path,
-                )
-            )
-
-    def answer(self, dispute):
-        try:
-            with open(self.path) as f:
-                lines = f.read().split("\n")
-        except OSError:
-            return None
-        for i, line in enumerate(lines):
-            words = line.strip().lower().split()
-            if len(words) != 2 or words[0] not in ("yes", "no"):
-                continue
-            prefix = words[1]
-            if len(prefix) < self.MIN_PREFIX or not dispute.id_hex.startswith(prefix):
-                continue
-            rest = lines[:i] + lines[i + 1 :]
-            if any(x.strip() for x in rest):
-                with open(self.path + ".tmp", "w") as f:
-                    f.write("\n".join(rest))
-                os.rename(self.path + ".tmp", self.path)
-            else:
-                os.remove(self.path)
-            return words[0] == "yes"
-        return None
-
-
-class ConfirmAll:
-    """Answers yes to every dispute asked about (``host_main --confirm-disputes``): a driver
-    who has said in advance that the unit may open any period they dispute. For scripted host
-    runs and demos."""
-
-    def ask(self, dispute):
-        pass
-
-    def answer(self, dispute):
-        return True

@@ -9,7 +9,7 @@ Typical use::
     store.purge_before(oldest_kept)  # retention: destroys keys, then logs
 """
 
-from protocol.compat import const
+from protocol.compat import const, lazy_names
 
 from .atomic import atomic_write, read_file
 from .cipher import AES_CTR, SHA256_CTR
@@ -62,14 +62,9 @@ _FAULTS = const(
 )
 
 
-def __getattr__(name):
-    # The faults (errors.py), loaded on first use; for any other name, AttributeError (which
-    # MicroPython's ``from firmware.ledger import x`` does not take for "import submodule x").
-    if name in _FAULTS:
-        import firmware.ledger.faults as faults
-
-        return getattr(faults, name)
-    raise AttributeError("module 'firmware.ledger' has no attribute '%s'" % name)
+# The faults (errors.py), loaded on first use; for any other name, AttributeError (which
+# MicroPython's ``from firmware.ledger import x`` does not take for "import submodule x").
+__getattr__ = lazy_names(__name__, ("firmware.ledger.faults", _FAULTS))
 
 
 def open(dir_path, period_id, keystore, **options):  # shadows the builtin here only, like gzip.open

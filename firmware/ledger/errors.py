@@ -10,6 +10,8 @@ class objects stay off the heap. This module and ``firmware.ledger`` offer each 
 very same classes.
 """
 
+from protocol.compat import lazy_names
+
 
 class LedgerError(Exception):
     code = "ledger_error"
@@ -25,12 +27,4 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from .faults import WriteFailed as WriteFailed
 
 
-def __getattr__(name):
-    # Module __getattr__ (PEP 562; MicroPython has it too): the faults, loaded on first use.
-    if name[:1] != "_":
-        # Not ``from . import faults``: the package's own __getattr__ would answer for it.
-        import firmware.ledger.faults as faults
-
-        if hasattr(faults, name):
-            return getattr(faults, name)
-    raise AttributeError("module 'firmware.ledger.errors' has no attribute '%s'" % name)
+__getattr__ = lazy_names(__name__, ("firmware.ledger.faults", None))

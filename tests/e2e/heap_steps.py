@@ -99,21 +99,27 @@ def drive(n):
 
 
 def seal():
-    """App.sync up to the network phase (the drive ended first, as at the end of a replay)."""
+    """App.sync (firmware/app_sync.py) up to the network phase (the drive ended first, as at
+    the end of a replay)."""
+    from firmware import app_sync  # noqa: F401  (loaded while a sync runs)
     from firmware.app import _COMMIT_MODULES, _NETWORK_MODULES, unload_modules
 
     app.end_of_input()
     app.gnss_time = end_t
     unload_modules(_COMMIT_MODULES)
     summary["sealed"] = len(app.seal_due())
-    unload_modules(_NETWORK_MODULES + _COMMIT_MODULES)
+    mods = _NETWORK_MODULES + _COMMIT_MODULES
+    unload_modules([m for m in mods if m != "firmware.app_sync"])
 
 
 def upload():
-    """App._network up to the upload: one client for the sync, the policy check, the outbox."""
+    """app_sync._network up to the upload: one client for the sync, the policy check, the
+    outbox."""
     global client
+    from firmware.app_sync import _fetch_policy
+
     client = app.client()
-    app._fetch_policy(client, summary)
+    _fetch_policy(app, client, summary)
     app.upload(summary, client)
 
 
@@ -125,7 +131,9 @@ def challenge():
 
 
 def disputes():
-    app.handle_disputes(summary, client)
+    from firmware.app_sync import handle_disputes
+
+    handle_disputes(app, summary, client)
 
 
 def unload():

@@ -1,6 +1,7 @@
-"""The uplink's and the challenge responder's rare errors live in modules of their own, loaded on
-first use (firmware/uplink/failures.py, firmware/challenge_refusals.py), and are still offered by
-name where they always were: the same classes, whichever way they are named.
+"""Rare errors and optional outputs live in modules of their own, loaded on first use
+(firmware/uplink/failures.py, firmware/challenge_refusals.py and, through
+protocol.compat.lazy_names, the others), and are still offered by name where they always were:
+the same objects, whichever way they are named.
 
 Runs under CPython (pytest) and the MicroPython unix port (tests/contract/mp_run.py).
 """
@@ -90,3 +91,39 @@ def test_a_reimported_package_drops_the_failures_of_its_earlier_copy() -> None:
         for k in saved:
             sys.modules[k] = saved[k]
         firmware.uplink = saved["firmware.uplink"]
+
+
+# (module, name, where it is defined) for every module served by protocol.compat.lazy_names
+SERVED = (
+    ("protocol.errors", "Truncated", "protocol.input_errors"),
+    ("protocol.errors", "ChainBroken", "protocol.verify_errors"),
+    ("firmware.ledger", "LedgerCorrupt", "firmware.ledger.faults"),
+    ("firmware.ledger.errors", "KeyMissing", "firmware.ledger.faults"),
+    ("firmware.accounting", "PeriodFull", "firmware.accounting_faults"),
+    ("firmware.state", "StateCorrupt", "firmware.state_faults"),
+    ("firmware.policy", "PolicyExpired", "firmware.policy_refusals"),
+    ("firmware.app", "PowerLost", "firmware.app_sync"),
+    ("firmware.status", "LedStatus", "firmware.status_led"),
+    ("firmware.status", "render", "firmware.status_text"),
+    ("firmware.board.host", "PrintStatus", "firmware.board.host_console"),
+    ("firmware.challenges", "ChallengeInvalid", "firmware.challenge_refusals"),
+)
+
+
+def test_lazily_served_names_are_the_defining_modules_own_objects() -> None:
+    for owner, name, home in SERVED:
+        __import__(owner)
+        served = getattr(sys.modules[owner], name)
+        assert served is getattr(sys.modules[home], name), (owner, name)
+        raises(AttributeError, getattr, sys.modules[owner], "NoSuchName")
+        raises(AttributeError, getattr, sys.modules[owner], "_private")
+
+
+def test_lazy_names_imports_a_module_only_when_one_of_its_names_is_asked_for() -> None:
+    from protocol.compat import lazy_names
+
+    get = lazy_names("owner", ("protocol.no_such_module", ("Never",)), ("protocol.labels", None))
+    # a name not listed for the first module does not import it
+    assert get("TRACE_COMMITMENT") == sys.modules["protocol.labels"].TRACE_COMMITMENT
+    raises(AttributeError, get, "_TRACE")
+    raises(ImportError, get, "Never")
