@@ -16,8 +16,8 @@ because it draws ~150 nA and the chip's watchdog (~1.3 s) would otherwise put it
 the middle of a later command. Nonce + Sign share one wake so TempKey survives between them.
 """
 
-from protocol import p256
 from protocol.compat import const
+from protocol.hashing import sha256
 
 ADDR = const(0x60)  # factory default 7-bit address (0xC0 8-bit)
 
@@ -306,10 +306,16 @@ class Atecc608:
         return int.from_bytes(r, "little")
 
 
-class AteccSigner(p256.Signer):
-    """The protocol Signer with its P-256 key in an ATECC608 slot (never leaves the chip)."""
+class AteccSigner:
+    """The protocol Signer with its P-256 key in an ATECC608 slot (never leaves the chip).
+
+    It has p256.Signer's interface (``kid``, ``public_key``, ``sign_digest``, ``sign``) without
+    deriving from it: the chip does the arithmetic, so nothing of protocol.p256 stays on the
+    heap for the unit's signer — the App unloads it after boot (firmware/README.md, Memory)."""
 
     def __init__(self, device, slot=0):
+        from protocol import p256
+
         self.device = device
         self.slot = slot
         pub = b"\x04" + bytes(device.public_key(slot))
@@ -322,6 +328,10 @@ class AteccSigner(p256.Signer):
 
     def sign_digest(self, digest32):
         return bytes(self.device.sign_digest(self.slot, digest32))
+
+    def sign(self, msg):
+        """Signature of SHA-256(msg)."""
+        return self.sign_digest(sha256(msg))
 
     def __repr__(self):
         return "AteccSigner(slot=%d, kid=%s)" % (self.slot, self.kid.hex())

@@ -72,6 +72,8 @@ def test_sign_digest_verifies():
     assert p256.verify_digest(pub, digest, sig)
     assert not p256.verify_digest(pub, sha256(b"other"), sig)
     assert p256.verify(pub, b"msg", signer.sign(b"msg"))
+    # The signer does not pin the P-256 code: the module holds no reference to protocol.p256.
+    assert "p256" not in dir(se)
     # Nonce (pass-through) then Sign (external, slot 0), in one wake.
     assert chip.log[-2:] == [(0x16, 0x03, 0), (0x41, 0x80, 0)]
     raises(ValueError, signer.sign_digest, b"short")
