@@ -56,6 +56,7 @@ _NETWORK_MODULES = (
     "firmware.opening",
     "firmware.uplink.outbox",
     "firmware.uplink.http",
+    "firmware.uplink.http_tls",
     "firmware.uplink.sealed",
     "firmware.uplink.signed",
     "firmware.uplink.failures",

@@ -16,7 +16,8 @@ each wait; the deadline also stops a server that trickles its answer).
 
 TLS: pass ``tls=tls_context(ca_der)`` to :func:`socket_connect` (MicroPython ``tls``/``ssl``
 and CPython ``ssl`` share the SSLContext API). Plain ``http://`` is the default on the device
-for now; see README.md for the TLS rollout.
+for now; see README.md for the TLS rollout. ``tls_context`` and the wrapper for CPython sockets
+are in http_tls.py, loaded on first use (``tls_context`` is offered here by name).
 """
 
 import errno
@@ -24,6 +25,13 @@ import errno
 # The errors through the package (uplink.Timeout, …): they are loaded when first raised
 # (firmware/uplink/failures.py), not with this module.
 from firmware import uplink
+from protocol.compat import lazy_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides it
+    from firmware.uplink.http_tls import tls_context as tls_context
+
+__getattr__ = lazy_names(__name__, ("firmware.uplink.http_tls", ("tls_context",)))
 
 try:
     from time import ticks_add, ticks_diff, ticks_ms
@@ -110,23 +118,6 @@ class Response:
         return self
 
 
-class _SocketStream:
-    """CPython socket (or SSLSocket) with the stream methods MicroPython sockets have."""
-
-    def __init__(self, sock):
-        self._s = sock
-
-    def write(self, buf):
-        self._s.sendall(buf)
-        return len(buf)
-
-    def readinto(self, buf):
-        return self._s.recv_into(buf)
-
-    def close(self):
-        self._s.close()
-
-
 def socket_connect(host, port, timeout_ms, tls=None):
     """Open a TCP connection (ESP32, unix port, CPython); wrap it with ``tls`` if given."""
     import socket
@@ -151,17 +142,11 @@ def socket_connect(host, port, timeout_ms, tls=None):
         except (OSError, ValueError) as e:  # MicroPython reports a bad certificate as ValueError
             s.close()
             raise uplink.TlsFailed("%s:%d: %s" % (host, port, str(e).strip()[:120])) from None
-    return _SocketStream(s) if hasattr(s, "recv_into") else s
+    if hasattr(s, "recv_into"):  # CPython: MicroPython sockets are streams already
+        from firmware.uplink.http_tls import SocketStream
 
-
-def tls_context(ca_der):
-    """A client SSLContext that trusts only ``ca_der`` (the authority's CA certificate)."""
-    import ssl  # MicroPython: the wrapper over ``tls`` with CPython's keywords
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=ca_der)
-    return ctx
+        return SocketStream(s)
+    return s
 
 
 class HttpClient:
@@ -258,16 +243,13 @@ class HttpClient:
         parts.append("Connection: close\r\n\r\n")
         return "".join(parts).encode()
 
-    def _check_deadline(self):
-        if ticks_diff(self._ticks(), self._start) > self.timeout_ms:
-            raise uplink.Timeout("no complete answer within %d ms" % self.timeout_ms)
-
     def _send(self, s, data):
         mv = memoryview(data)
         n = len(mv)
         off = 0
         while off < n:
-            self._check_deadline()
+            if ticks_diff(self._ticks(), self._start) > self.timeout_ms:
+                raise uplink.Timeout("no complete answer within %d ms" % self.timeout_ms)
             try:
                 k = s.write(mv[off:])
             except OSError as e:
@@ -296,7 +278,7 @@ class HttpClient:
 
     # --- response ---------------------------------------------------------------------------
     def _response(self, s, method, sink):
-        r = _Reader(self, s)
+        r = _Reader(self, s, sink)
         while True:
             status = self._status_line(r)
             hdrs = self._headers(r)
@@ -305,15 +287,12 @@ class HttpClient:
         if method == "HEAD" or status in (204, 304) or status < 200:
             body = b"" if sink is None else None
         else:
-            body = self._body(r, hdrs, sink)
+            body = self._body(r, hdrs)
         self.received_bytes += r.total
         return Response(status, hdrs, body)
 
-    def _head_left(self, r):
-        return self.max_header_bytes - r.line_bytes
-
     def _status_line(self, r):
-        line = r.readline(self._head_left(r))
+        line = r.readline(self.max_header_bytes - r.line_bytes)
         if line is None:
             raise uplink.BadResponse("status line too long")
         parts = line.split(None, 2)
@@ -327,7 +306,7 @@ class HttpClient:
     def _headers(self, r):
         hdrs = {}
         while True:
-            line = r.readline(self._head_left(r))
+            line = r.readline(self.max_header_bytes - r.line_bytes)
             if line is None:
                 continue  # an over-long header we would not keep anyway
             if not line:
@@ -342,25 +321,22 @@ class HttpClient:
                     raise uplink.BadResponse("conflicting %s headers" % key)
                 hdrs[key] = v
 
-    def _body(self, r, hdrs, sink):
+    def _body(self, r, hdrs):
         te = hdrs.get("transfer-encoding", "").lower()
-        out = _Body(sink, self.max_body_bytes)
         if te:
             if te.split(",")[-1].strip() != "chunked":
                 raise uplink.BadResponse("transfer-encoding %s not supported" % te)
-            self._chunked(r, out)
+            self._chunked(r)
         elif "content-length" in hdrs:
             cl = hdrs["content-length"]
             if not cl.isdigit():
                 raise uplink.BadResponse("bad content-length")
-            n = int(cl)
-            out.expect(n)
-            r.copy(out, n)
+            r.copy(int(cl))
         else:
-            r.copy(out, -1)  # delimited by the end of the connection
-        return out.value()
+            r.copy(-1)  # delimited by the end of the connection
+        return None if r.out is None else bytes(r.out)
 
-    def _chunked(self, r, out):
+    def _chunked(self, r):
         while True:
             line = r.readline(self.max_header_bytes)
             if line is None:
@@ -374,43 +350,19 @@ class HttpClient:
                 raise uplink.BadResponse("bad chunk size")
             if n == 0:
                 break
-            out.expect(out.n + n)
-            r.copy(out, n)
+            r.copy(n)
             if r.readline(4) != b"":
                 raise uplink.BadResponse("chunk not followed by CRLF")
         while r.readline(self.max_header_bytes) != b"":
             pass  # trailer fields: none we use
 
 
-class _Body:
-    """Where a response body goes: a bounded bytearray, or the caller's sink."""
-
-    def __init__(self, sink, limit):
-        self.sink = sink
-        self.limit = limit
-        self.n = 0
-        self.buf = None if sink is not None else bytearray()
-
-    def expect(self, total):
-        if self.sink is None and total > self.limit:
-            raise uplink.BadResponse("body of %d bytes exceeds %d" % (total, self.limit))
-
-    def write(self, mv):
-        self.n += len(mv)
-        if self.sink is not None:
-            self.sink.write(mv)
-        else:
-            self.expect(self.n)
-            self.buf.extend(mv)
-
-    def value(self):
-        return None if self.buf is None else bytes(self.buf)
-
-
 class _Reader:
-    """Buffered reads from the stream through the client's one buffer, within the deadline."""
+    """Buffered reads from the stream through the client's one buffer, within the deadline;
+    the body goes to the caller's sink or to ``out``, a bytearray bounded by the client's
+    ``max_body_bytes`` (one object for both: a class less on the heap)."""
 
-    def __init__(self, client, stream):
+    def __init__(self, client, stream, sink):
         self.c = client
         self.s = stream
         self.buf = client._buf
@@ -419,6 +371,9 @@ class _Reader:
         self.end = 0
         self.total = 0  # bytes received
         self.line_bytes = 0  # bytes consumed by readline
+        self.sink = sink
+        self.out = bytearray() if sink is None else None
+        self.body_bytes = 0  # bytes moved by copy
 
     def _fill(self):
         """Read more after the buffered bytes; return the count (0 at the end of stream)."""
@@ -429,8 +384,10 @@ class _Reader:
             self.mv[:n] = self.mv[self.pos : self.end]
             self.pos = 0
             self.end = n
+        c = self.c
         while True:
-            self.c._check_deadline()
+            if ticks_diff(c._ticks(), c._start) > c.timeout_ms:
+                raise uplink.Timeout("no complete answer within %d ms" % c.timeout_ms)
             try:
                 k = self.s.readinto(self.mv[self.end :])
             except OSError as e:
@@ -468,9 +425,16 @@ class _Reader:
             if not self._fill():
                 raise uplink.ConnectionClosed("connection closed inside the response head")
 
-    def copy(self, out, n):
-        """Move ``n`` body bytes (``-1``: up to the end of the stream) to ``out``."""
-        while n:
+    def copy(self, n):
+        """Move ``n`` body bytes (``-1``: up to the end of the stream) to the sink or ``out``;
+        BadResponse before ``out`` would exceed ``max_body_bytes``."""
+        limit = self.c.max_body_bytes
+        total = self.body_bytes + n  # a declared size is checked before reading any of it
+        while True:
+            if self.out is not None and total > limit:
+                raise uplink.BadResponse("body of %d bytes exceeds %d" % (total, limit))
+            if not n:
+                return
             if self.pos == self.end and not self._fill():
                 if n > 0:
                     raise uplink.ConnectionClosed("connection closed inside the body")
@@ -478,7 +442,16 @@ class _Reader:
             k = self.end - self.pos
             if 0 < n < k:
                 k = n
-            out.write(self.mv[self.pos : self.pos + k])
-            self.pos += k
+            piece = self.mv[self.pos : self.pos + k]
+            self.body_bytes += k
             if n > 0:
                 n -= k
+            else:
+                total = self.body_bytes  # delimited by the end of the stream: checked as read
+                if self.out is not None and total > limit:
+                    raise uplink.BadResponse("body of %d bytes exceeds %d" % (total, limit))
+            if self.out is None:
+                self.sink.write(piece)
+            else:
+                self.out.extend(piece)
+            self.pos += k
