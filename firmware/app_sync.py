@@ -29,11 +29,8 @@ def sync(app):
             unload_modules(_COMMIT_MODULES)
         summary["sealed"] = len(app.seal_due())
         app.feed_watchdog()
-        if app.unload:  # the sealing code (and a last segment's commit) out: uplink next
-            # Not this module: App.feed_watchdog raises this module's PowerLost, which the
-            # ``except`` below must still recognise.
-            mods = _NETWORK_MODULES + _COMMIT_MODULES
-            unload_modules([m for m in mods if m != "firmware.app_sync"])
+        if app.unload:
+            drop_sealing_code()
         if app.connect is not None or app.cfg.network_kind != "none":
             if link_up(app, summary):
                 try:
@@ -48,6 +45,13 @@ def sync(app):
         if app.unload:
             unload_modules(_NETWORK_MODULES)
     return summary
+
+
+def drop_sealing_code():
+    """The sealing code (and a last segment's commit) out before the uplink's comes in. Not
+    this module: App.feed_watchdog raises this module's PowerLost, which the running sync's
+    ``except`` must still recognise."""
+    unload_modules([m for m in _NETWORK_MODULES + _COMMIT_MODULES if m != __name__])
 
 
 def link_up(app, summary):

@@ -35,7 +35,7 @@ def bit_length(n):
     return n_bits
 
 
-def lazy_names(owner, *table):
+def lazy_names(owner, *table, submodules=()):
     """A module ``__getattr__`` (PEP 562; MicroPython has it too) for the module named
     ``owner``, serving names that another module defines: ``table`` holds (module, names)
     pairs, names None for every public name of that module, which is imported the first time
@@ -44,9 +44,17 @@ def lazy_names(owner, *table):
     stay off the heap while ``from owner import X`` still gives the very same object::
 
         __getattr__ = lazy_names(__name__, ("firmware.ledger.faults", None))
+
+    For a package, ``submodules`` names its modules that it does not import itself: under
+    MicroPython ``from package import submodule`` asks the package for the name first and takes
+    the AttributeError of a module ``__getattr__`` as final, so these are imported here.
     """
 
     def __getattr__(name):
+        if name in submodules:
+            full = owner + "." + name
+            __import__(full)
+            return sys.modules[full]
         if name[:1] != "_":
             for module, names in table:
                 if names is None or name in names:

@@ -259,8 +259,11 @@ def _shared_names(
     for path, toks in device.items():
         if path.startswith(BOARD):
             bad.update(t.string for t in toks if t.type == tokenize.NAME)
+    names_in = {
+        p: {t.string for t in toks if t.type == tokenize.NAME} for p, toks in device.items()
+    }
     for name, path in consts.items():
-        if any(name in {t.string for t in toks} for p, toks in device.items() if p != path):
+        if any(name in names for p, names in names_in.items() if p != path):
             bad.add(name)
     bad |= _kept_names(root)
     return {n for n in defined - bad if not n.startswith("__") and n not in in_strings}

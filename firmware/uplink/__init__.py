@@ -11,7 +11,7 @@ class; the others (failures.py) load when one is first raised or named.
 
 import sys
 
-from protocol.compat import const
+from protocol.compat import const, lazy_names
 
 # A copy of failures.py left from an earlier import of this package derives from that copy's
 # UplinkError, which ``except UplinkError`` here would not catch: it goes with the old package
@@ -85,22 +85,12 @@ _FAILURES = const(
 )
 
 
-# The package's modules: MicroPython's ``from firmware.uplink import http`` asks this package
-# for the name first and takes the AttributeError of a __getattr__ as final, so __getattr__
-# imports them itself.
-_SUBMODULES = const(("failures", "http", "outbox", "sealed", "signed"))
-
-
-def __getattr__(name):
-    if name in _FAILURES:
-        import firmware.uplink.failures as failures
-
-        return getattr(failures, name)
-    if name in _SUBMODULES:
-        full = "firmware.uplink." + name
-        __import__(full)
-        return sys.modules[full]
-    raise AttributeError("module 'firmware.uplink' has no attribute '%s'" % name)
+# The package's modules, served by name too (protocol.compat.lazy_names says why).
+__getattr__ = lazy_names(
+    __name__,
+    ("firmware.uplink.failures", _FAILURES),
+    submodules=("failures", "http", "http_tls", "outbox", "sealed", "signed"),
+)
 
 
 def authority_resolver(keys):

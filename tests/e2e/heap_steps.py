@@ -101,15 +101,14 @@ def drive(n):
 def seal():
     """App.sync (firmware/app_sync.py) up to the network phase (the drive ended first, as at
     the end of a replay)."""
-    from firmware import app_sync  # noqa: F401  (loaded while a sync runs)
-    from firmware.app import _COMMIT_MODULES, _NETWORK_MODULES, unload_modules
+    from firmware import app_sync  # loaded while a sync runs
+    from firmware.app import _COMMIT_MODULES, unload_modules
 
     app.end_of_input()
     app.gnss_time = end_t
     unload_modules(_COMMIT_MODULES)
     summary["sealed"] = len(app.seal_due())
-    mods = _NETWORK_MODULES + _COMMIT_MODULES
-    unload_modules([m for m in mods if m != "firmware.app_sync"])
+    app_sync.drop_sealing_code()
 
 
 def upload():
