@@ -72,6 +72,7 @@ _NETWORK_MODULES = (
     "protocol.cbor_decode",
     "firmware.app_sync",
     "firmware.app_sense",
+    "firmware.stow",
 )
 # The commit path (firmware.accounting imports it with the first segment): out of the way while
 # a sync runs, back with the next segment.
@@ -136,6 +137,7 @@ class App:
         self.sense = sense  # ignition, power fail, lid (None: the host has none of them)
         self._holdup = False  # the input power failed: running from the hold-up capacitors
         self._in_sync = False
+        self._stowed = None  # the driving objects while a sync's network phase runs (stow.py)
         self._lid_open = None  # the lid as last recorded (None: not looked at yet)
         self._tamper_undated = False
         # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its

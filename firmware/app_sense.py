@@ -9,7 +9,8 @@ def power_lost(app):
     from firmware.app_sync import link_down
 
     app._holdup = True
-    app.end_of_input()
+    if app._stowed is None:  # else the sync ends first, which closes it (app_sync.sync)
+        app.end_of_input()
     link_down(app)
 
 

@@ -37,14 +37,29 @@ def sync(app):
                     _network(app, summary)
                 finally:
                     link_down(app)
+                    _unstow(app)
         summary["purged"] = len(purge_expired(app))
     except PowerLost as e:
         summary["errors"].append(e)
     finally:
         app._in_sync = False
+        _unstow(app)
         if app.unload:
             unload_modules(_NETWORK_MODULES)
     return summary
+
+
+def _unstow(app):
+    """The driving objects back (firmware/stow.py), once the network phase's code has gone."""
+    if app._stowed is None:
+        return
+    from firmware.stow import unstow
+
+    if app.unload:
+        drop_sealing_code()
+    unstow(app)
+    if app._holdup:  # the power failed while they were stowed (app_sense.power_lost)
+        app.end_of_input()
 
 
 def drop_sealing_code():
@@ -81,6 +96,10 @@ def link_down(app):
 def _network(app, summary):
     client = app.client()
     _fetch_policy(app, client, summary)
+    if app.unload:  # the driving objects and their code aside until the sync ends (stow.py)
+        from firmware.stow import stow
+
+        stow(app)
     app.feed_watchdog()
     app.upload(summary, client)
     if app.unload:  # the outbox's code out before the challenge responder's comes in

@@ -12,11 +12,13 @@ live heap is read at the start of the next one; the unix port collects where it 
     the same imports and unloads, so that each reading is what the device holds there:
     seal()                  the drive closed; the commit path unloaded; the periods ended by
                             GNSS time end_t sealed; the sealing code (and commit path) unloaded
-    upload()                the client made, the policy check, the sealed statements
-                            submitted, receipts verified (network code loaded)
+    upload()                the client made, the policy check, the driving objects stowed
+                            (firmware/stow.py), the sealed statements submitted, receipts
+                            verified (network code loaded)
     challenge()             the outbox unloaded, the backend's challenges answered
     disputes()              the challenge responder unloaded, dispute requests polled
-    unload()                the network phase's modules dropped, as the sync ends
+    unload()                the network phase's modules dropped and the driving objects
+                            rebuilt, as the sync ends
 
 ``connect`` is the socket factory: host_main's on the unix port, a relay through the host
 (qm_relay, registered by the harness) on WebAssembly, which has no sockets.
@@ -119,6 +121,9 @@ def upload():
 
     client = app.client()
     _fetch_policy(app, client, summary)
+    from firmware.stow import stow
+
+    stow(app)
     app.upload(summary, client)
 
 
@@ -139,9 +144,11 @@ def unload():
     """The network phase's code out of sys.modules, as App.sync leaves it for driving."""
     global client
     from firmware.app import _NETWORK_MODULES, unload_modules
+    from firmware.stow import unstow
 
     client = None
     unload_modules(_NETWORK_MODULES)
+    unstow(app)
 
 
 # The steps after the drive, each followed by a reading of the live heap under its label.

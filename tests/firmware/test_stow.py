@@ -1,0 +1,294 @@
+"""The driving objects set aside during a sync's network phase (firmware/stow.py): stowed and
+rebuilt at any instant — mid-sentence, mid-segment — the unit charges exactly what it charges
+without; nothing of the driving classes stays referenced while stowed; a power fail while
+stowed still commits the open segment. Runs under MicroPython (where the App unloads and
+re-imports the driving modules) and CPython (same objects rebuilt, modules kept)."""
+
+import sys
+
+from firmware import stow as stowing
+from firmware.app import App
+from protocol import verify
+from protocol.timeutil import civil_from_unix
+from tests.contract.support import raises
+from tests.firmware import drive_support as ds
+from tests.firmware.test_app import (
+    WIFI,
+    Clock,
+    H,
+    Line,
+    Link,
+    Refused,
+    _ledger_count,
+    make_app,
+    make_cfg,
+    resolve,
+    sealed,
+)
+
+MP = sys.implementation.name == "micropython"
+
+
+def _deg_min(v_e7, width):
+    """NMEA ddmm.mmmm (or dddmm.mmmm) of a non-negative coordinate in 1e-7 degrees."""
+    deg = v_e7 // 10**7
+    m_e4 = (v_e7 % 10**7) * 6 // 1000  # minutes in 1e-4
+    return ("%0*d%02d.%04d" % (width, deg, m_e4 // 10000, m_e4 % 10000)).encode()
+
+
+def _sentence(body):
+    x = 0
+    for c in body:
+        x ^= c
+    return b"$" + body + b"*%02X\r\n" % x
+
+
+def drive_nmea(t0, seconds, lat=508200000, lon=43200000):
+    """GGA + RMC at 1 Hz of a drive north-east at ~10 m/s (as test_app.drive, through the
+    parser), second by second."""
+    for i in range(seconds):
+        t = t0 + i
+        y, mo, d, hh, mi, ss, _ = civil_from_unix(t)
+        hms = b"%02d%02d%02d.00" % (hh, mi, ss)
+        la = _deg_min(lat + 64 * i, 2) + b",N"
+        lo = _deg_min(lon + 100 * i, 3) + b",E"
+        gga = b"GPGGA," + hms + b"," + la + b"," + lo + b",1,09,0.9,50.0,M,47.0,M,,"
+        rmc = b"GPRMC," + hms + b",A," + la + b"," + lo + b",19.44,45.0,"
+        rmc += b"%02d%02d%02d" % (d, mo, y % 100) + b",,,A"
+        yield _sentence(gga) + _sentence(rmc)
+
+
+def feed(app, t0, seconds, size=97, after_read=None):
+    """The drive's NMEA in reads of ``size`` bytes (cut anywhere, mid-sentence too);
+    ``after_read(n)`` after the n-th read."""
+    pending = b""
+    n = 0
+    for chunk in drive_nmea(t0, seconds):
+        pending += chunk
+        while len(pending) >= size:
+            app.feed(pending[:size])
+            pending = pending[size:]
+            n += 1
+            if after_read is not None:
+                after_read(n)
+    if pending:
+        app.feed(pending)
+
+
+def kept(fn, *args):
+    """``fn(*args)``, leaving sys.modules as it was: where the App unloads (MicroPython), the
+    driving modules it dropped and imported again are put back as they were, since this
+    file's helpers (drive_support's policies) and the next tests hold their classes."""
+    if not MP:  # CPython's App keeps its modules
+        return fn(*args)
+    saved = dict(sys.modules)
+    try:
+        return fn(*args)
+    finally:
+        for m in [m for m in sys.modules if m not in saved]:
+            del sys.modules[m]
+        for m, mod in saved.items():
+            if sys.modules.get(m) is not mod:
+                sys.modules[m] = mod
+                parent, _, child = m.rpartition(".")
+                if parent in sys.modules:
+                    setattr(sys.modules[parent], child, mod)
+
+
+def modules_kept(test):
+    def run():
+        kept(test)
+
+    return run
+
+
+def driving_classes():
+    """The classes of the modules stow drops (those loaded now)."""
+    out = set()
+    for m in stowing.MODULES:
+        mod = sys.modules.get(m)
+        if mod is not None:
+            for v in mod.__dict__.values():
+                if type(v) is type:
+                    out.add(v)
+    return out
+
+
+def reached(v, seen=None):
+    """Every object reachable from ``v`` through tuples, lists and dicts."""
+    seen = {} if seen is None else seen
+    if id(v) in seen:
+        return seen
+    seen[id(v)] = v
+    if type(v) in (tuple, list):
+        for x in v:
+            reached(x, seen)
+    elif type(v) is dict:
+        for k in v:
+            reached(k, seen)
+            reached(v[k], seen)
+    return seen
+
+
+def summary(app, root):
+    """What the unit charged: the sealed statements' contents and its counters."""
+    out = []
+    for env in sealed(app):
+        st, _ = verify.verify_statement(env, resolve)
+        out.append((st.seq, st.period_start, st.total_price_micro, st.commitments, st.blind_sum))
+    p, o, s = app.parser, app.odometer, app.segmenter
+    out.append((p.sentences_ok, p.checksum_errors, p.malformed, o.accepted, o.stationary))
+    out.append((s.segments, s.gap_events, s.unpriced_steps))
+    return out
+
+
+def run_drive(stow_every, check=None):
+    """The same 25-minute drive fed in 97-byte reads, stowed and rebuilt after every
+    ``stow_every``-th read (0: never); the unit's summary after sealing its period."""
+    root = ds.tmpdir("stow")
+    try:
+        make_app(root)  # the policy installed
+        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+
+        def after_read(n):
+            if stow_every and n % stow_every == 0:
+                stowing.stow(app)
+                if check is not None:
+                    check(app)
+                stowing.unstow(app)
+
+        feed(app, ds.T_DRIVE + 60, 1500, after_read=after_read)
+        app.end_of_input()
+        app.seal_due(ds.T_DRIVE + H + 5)
+        return summary(app, root)
+    finally:
+        ds.rmtree(root)
+
+
+@modules_kept
+def test_stowing_at_any_read_charges_exactly_what_never_stowing_does():
+    plain = kept(run_drive, 0)
+    assert plain[-1][0] > 1 and plain[0][2] > 0  # segments were priced and sealed
+    assert kept(run_drive, 7) == plain
+    assert kept(run_drive, 50) == plain
+
+
+@modules_kept
+def test_while_stowed_nothing_of_the_driving_classes_is_held():
+    seen = []
+
+    def check(app):
+        for a in stowing.ATTRS:
+            assert getattr(app, a) is None
+        # a stowed segment in progress and its policy are plain values now
+        classes = driving_classes()
+        objs = reached(app._stowed)
+        assert not [v for v in objs.values() if type(v) in classes]
+        if app.unload:  # MicroPython: the modules are gone from sys.modules
+            assert not [m for m in stowing.MODULES if m in sys.modules]
+        seen.append(app.unload)
+
+    run_drive(60, check)
+    assert seen and seen == [MP] * len(seen)  # the modules dropped where the App unloads
+
+
+@modules_kept
+def test_unstow_rebuilds_shared_objects_once_and_wires_the_odometer_to_the_new_segmenter():
+    root = ds.tmpdir("stow")
+    try:
+        make_app(root)
+        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+        feed(app, ds.T_DRIVE + 60, 120)
+        assert app.segmenter.cur is not None
+        before = app.segmenter.segments
+        stowing.stow(app)
+        stowing.unstow(app)
+        assert app._stowed is None
+        cur = app.segmenter.cur
+        policy, pid = app.policies.lookup(cur.t_end)
+        assert cur.policy is policy and cur.pid == pid  # the store's own objects, not copies
+        assert app.segmenter.policies is app.policies
+        # steps reach the rebuilt segmenter: the segment goes on and closes there
+        feed(app, ds.T_DRIVE + 180, 60)
+        assert app.segmenter.cur is cur and cur.t_end >= ds.T_DRIVE + 230
+        app.end_of_input()
+        assert app.segmenter.segments == before + 1
+    finally:
+        ds.rmtree(root)
+
+
+@modules_kept
+def test_a_failed_stow_changes_nothing():
+    root = ds.tmpdir("stow")
+    try:
+        make_app(root)
+        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+        feed(app, ds.T_DRIVE + 60, 30)
+        parser = app.parser
+        app.segmenter.loop = app.segmenter  # a reference back into itself: refused
+        raises(ValueError, stowing.stow, app)
+        assert app.parser is parser and app._stowed is None
+        assert app.odometer.on_step is not None and app.odometer.on_gap is not None
+        del app.segmenter.loop
+        accepted = app.odometer.accepted
+        feed(app, ds.T_DRIVE + 90, 30)
+        assert app.odometer.accepted > accepted
+    finally:
+        ds.rmtree(root)
+
+
+def test_a_data_tuple_that_starts_like_a_stowed_one_comes_back_unchanged():
+    class Box:
+        pass
+
+    odd = (list, 1, 2)
+    parts = {"a": odd, "b": [odd, (tuple,)]}
+    app = Box()
+    app.unload = False
+    app.parser = parts
+    app.odometer = Box()
+    app.odometer.on_step = app.odometer.on_gap = None
+    app.segmenter = Box()
+    app.segmenter.step = app.segmenter.gap = None
+    app.policies = app.accounting = None
+    stowing.stow(app)
+    stowing.unstow(app)
+    assert app.parser == {"a": (list, 1, 2), "b": [(list, 1, 2), (tuple,)]}
+
+
+@modules_kept
+def test_a_power_fail_while_stowed_still_commits_the_open_segment():
+    from firmware.board.sense import Sense
+
+    root = ds.tmpdir("stow")
+    try:
+        make_app(root)
+        pf = Line(1)
+        sense = Sense(Clock(), power_fail=pf)
+        events = []
+
+        class CutOnConnect(Refused):
+            def __call__(self, host, port, timeout_ms):
+                pf.level = 0  # the power goes while the uploads are being tried
+                sense.on_power_fail(pf)
+                return Refused.__call__(self, host, port, timeout_ms)
+
+        cfg = make_cfg(WIFI)
+        app = App(
+            cfg,
+            root,
+            ds.obu_signer(),
+            rng=ds.Rng(b"app"),
+            net=Link(events),
+            sense=sense,
+            connect=CutOnConnect(events),
+        )
+        feed(app, ds.T_DRIVE + 60, 300)
+        assert app.segmenter.cur is not None
+        result = app.sync()
+        assert [type(e).__name__ for e in result["errors"]][-1:] == ["PowerLost"]
+        assert ("connect", "127.0.0.1", 9) in events and events[-1] == ("down",)
+        assert app._stowed is None and app.segmenter.cur is None
+        assert _ledger_count(root, ds.T_DRIVE) == 1
+    finally:
+        ds.rmtree(root)
