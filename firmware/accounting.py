@@ -332,6 +332,14 @@ class Accounting:
         for tot in self._totals.values():
             self._write_checkpoint(tot)
 
+    def release(self):
+        """Close the open ledgers of every period but the current one, their totals
+        checkpointed (after sealing: a sealed period's ledger is not appended to again, and
+        the heap is better spent on the sync; reading one opens it again)."""
+        for p in list(self._ledgers):
+            if p != self._current:
+                self._evict(p)
+
     def destroy(self, period):
         """Retention: destroy the period's ledger (key first) and its checkpoint."""
         self._ledgers.pop(period, None)

@@ -65,6 +65,7 @@ _NETWORK_MODULES = (
     "protocol.envelopes",
     "protocol.cose",
     "protocol.p256",
+    "protocol.tables_p256",
     "protocol.messages",
     "protocol.exchange",
     "protocol.fields",
@@ -80,7 +81,12 @@ _COMMIT_MODULES = (
     "firmware.commit",
     "protocol.pedersen",
     "protocol.ristretto",
+    "protocol.tables_ristretto",
 )
+
+
+# The statement chain's code: loaded by App.state when a sync needs it, out again after.
+_STATE_MODULES = ("firmware.state", "firmware.state_faults")
 
 
 # A sync's steps and the answers to the sense lines are in firmware/app_sync.py and
@@ -168,12 +174,12 @@ class App:
             unload_modules(_NETWORK_MODULES)
         from firmware.accounting import Accounting
         from firmware.ledger import Store
-        from firmware.state import ChainState
 
         self.store = Store(root, self.rng)
         self.accounting = Accounting(self.store, self.rng, period_of=cfg.period_of, root=root)
-        self.state = ChainState(root, cfg.chain_next_seq, cfg.chain_prev_hash)
-        self.state.recover()
+        self._state = None
+        self.state.recover()  # a seal cut by a reset finished (or forgotten) before driving
+        release_state(self)  # only syncs need the chain: the first one loads it again
         from firmware.gnss.nmea import NmeaParser
         from firmware.odometry import Odometer
         from firmware.segments import SegmentConfig, Segmenter
@@ -189,6 +195,17 @@ class App:
         self.parser = NmeaParser(self._on_fix, min_unix=cfg.gnss_min_unix)
         self.sealed = []  # (seq, statement_hash) sealed during this run
         self.sync_errors = []
+
+    @property
+    def state(self):
+        """The statement chain (firmware.state.ChainState), loaded from flash when first
+        needed; on the device :func:`release_state` drops it (and its code) between syncs."""
+        if self._state is None:
+            from firmware.state import ChainState
+
+            cfg = self.cfg
+            self._state = ChainState(self.root, cfg.chain_next_seq, cfg.chain_prev_hash)
+        return self._state
 
     # --- driving path -------------------------------------------------------------------
 
@@ -261,6 +278,8 @@ class App:
                 self.signer,
             )
             done.append((seq, h))
+        if done:
+            self.accounting.release()
         self.sealed.extend(done)
         return done
 
@@ -418,6 +437,14 @@ class App:
                 gc.collect()
         self.end_of_input()
         return self.sync()
+
+
+def release_state(app):
+    """Drop the App's statement chain object and, on the device, its code (boot, the end of
+    a sync): driving never reads it, and flash holds all of it."""
+    if app.unload:  # (CPython keeps it, as it keeps its modules)
+        app._state = None
+        unload_modules(_STATE_MODULES)
 
 
 def unload_modules(names):

@@ -7,7 +7,7 @@ on the heap. ``firmware.app`` offers PowerLost and POLICY_REFRESH_S by name as b
 
 import os
 
-from firmware.app import _COMMIT_MODULES, _NETWORK_MODULES, unload_modules
+from firmware.app import _COMMIT_MODULES, _NETWORK_MODULES, release_state, unload_modules
 
 # Look for the next tariff policy when the current one ends within this many seconds.
 POLICY_REFRESH_S = 7 * 86400
@@ -46,7 +46,14 @@ def sync(app):
         _unstow(app)
         if app.unload:
             unload_modules(_NETWORK_MODULES)
+        release_state(app)  # after the network code, which holds the chain's classes
     return summary
+
+
+def _stow(app):
+    from firmware.stow import stow
+
+    stow(app)
 
 
 def _unstow(app):
@@ -97,9 +104,8 @@ def _network(app, summary):
     client = app.client()
     _fetch_policy(app, client, summary)
     if app.unload:  # the driving objects and their code aside until the sync ends (stow.py)
-        from firmware.stow import stow
-
-        stow(app)
+        _stow(app)
+        unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept
     app.feed_watchdog()
     app.upload(summary, client)
     if app.unload:  # the outbox's code out before the challenge responder's comes in

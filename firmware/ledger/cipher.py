@@ -30,6 +30,7 @@ AES_CTR = const(1)
 SHA256_CTR = const(2)
 TAG_LEN = const(16)
 NONCE_LEN = const(4)
+_XOR_CHUNK = const(128)  # bytes XORed at a time (FileCrypto.xor)
 
 LABEL_MAC = b"quietmile/v1/ledger/mac"
 LABEL_ENC = b"quietmile/v1/ledger/enc"
@@ -118,9 +119,15 @@ class FileCrypto:
                 h.update(ctr)
                 h.update(i.to_bytes(4, "big"))
                 ks[i << 5 : (i + 1) << 5] = h.digest()
-        # One bigint XOR runs in C on both interpreters; a per-byte Python loop would dominate.
-        x = int.from_bytes(data, "big") ^ int.from_bytes(memoryview(ks)[:n], "big")
-        return x.to_bytes(n, "big")
+        # Bigint XORs run in C on both interpreters (a per-byte Python loop would dominate),
+        # _XOR_CHUNK bytes at a time into the keystream: no temporary as long as the record,
+        # which a fragmented heap may not have in one piece.
+        mv = memoryview(ks)
+        for o in range(0, n, _XOR_CHUNK):
+            e = o + _XOR_CHUNK if o + _XOR_CHUNK < n else n
+            x = int.from_bytes(data[o:e], "big") ^ int.from_bytes(mv[o:e], "big")
+            mv[o:e] = x.to_bytes(e - o, "big")
+        return bytes(mv[:n])
 
     def mac_start(self, seq, header):
         """Start the MAC of record ``seq``: HMAC(k_mac, seq ‖ frame header ‖ ciphertext).

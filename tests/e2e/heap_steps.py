@@ -17,8 +17,8 @@ live heap is read at the start of the next one; the unix port collects where it 
                             verified (network code loaded)
     challenge()             the outbox unloaded, the backend's challenges answered
     disputes()              the challenge responder unloaded, dispute requests polled
-    unload()                the network phase's modules dropped and the driving objects
-                            rebuilt, as the sync ends
+    unload()                the network phase's modules dropped, the driving objects
+                            rebuilt, the statement chain dropped, as the sync ends
 
 ``connect`` is the socket factory: host_main's on the unix port, a relay through the host
 (qm_relay, registered by the harness) on WebAssembly, which has no sockets.
@@ -121,9 +121,11 @@ def upload():
 
     client = app.client()
     _fetch_policy(app, client, summary)
+    from firmware.app import unload_modules
     from firmware.stow import stow
 
     stow(app)
+    unload_modules(("firmware.stow",))
     app.upload(summary, client)
 
 
@@ -143,12 +145,13 @@ def disputes():
 def unload():
     """The network phase's code out of sys.modules, as App.sync leaves it for driving."""
     global client
-    from firmware.app import _NETWORK_MODULES, unload_modules
+    from firmware.app import _NETWORK_MODULES, release_state, unload_modules
     from firmware.stow import unstow
 
     client = None
     unload_modules(_NETWORK_MODULES)
     unstow(app)
+    release_state(app)
 
 
 # The steps after the drive, each followed by a reading of the live heap under its label.
