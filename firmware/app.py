@@ -65,7 +65,6 @@ _NETWORK_MODULES = (
     "protocol.envelopes",
     "protocol.cose",
     "protocol.p256",
-    "protocol.tables_p256",
     "protocol.messages",
     "protocol.exchange",
     "protocol.fields",
@@ -76,12 +75,13 @@ _NETWORK_MODULES = (
     "firmware.stow",
 )
 # The commit path (firmware.accounting imports it with the first segment): out of the way while
-# a sync runs, back with the next segment.
+# a sync runs, back with the next segment. Not the precomputed tables (protocol.tables_*): with
+# the .mpy on a filesystem their data is on the heap, and loading them again after every sync
+# takes blocks of several KB from a fragmented heap (measured: the loop then needs 24 KB more).
 _COMMIT_MODULES = (
     "firmware.commit",
     "protocol.pedersen",
     "protocol.ristretto",
-    "protocol.tables_ristretto",
 )
 
 
