@@ -35,7 +35,11 @@ code leaves the heap: at boot the policies are verified before the driving modul
 imported, and :meth:`App.sync` unloads the sealing code before the uplink's and everything of
 the network phase before driving resumes. Only modules that no resident module refers to may be
 listed in ``_NETWORK_MODULES`` (a module reloaded while an old copy lives on would have two
-copies of its classes); the signer must not hold one either (firmware.board.host).
+copies of its classes); the signer must not hold one either (firmware.board.host). The driving
+objects themselves — parser, odometer, segmenter, policy store, accounting — are instances that
+would keep the driving modules' code on the heap through the network phase: a sync stows them
+as plain values once the link is up (firmware/stow.py) and rebuilds them after the network code
+has gone, and the statement chain (:attr:`App.state`) is loaded only while a sync needs it.
 """
 
 import gc
@@ -151,7 +155,10 @@ class App:
         self.unload = unload is not False and sys.implementation.name == "micropython"
         self.gnss_time = None
         self.clock = _Clock(self)
-        # Each phase's imports happen here, in order, so that boot's peak is one phase's code.
+        # Each phase's imports happen here, in order, so that boot's peak is one phase's code
+        # (the config file's checks, loaded by config.load, go first).
+        if self.unload:
+            unload_modules(_NETWORK_MODULES)
         from firmware.status import Status
 
         self.status = Status(status_outputs)

@@ -11,12 +11,7 @@ Typical use::
 
 from protocol.compat import const, lazy_names
 
-from .atomic import atomic_write, read_file
-from .cipher import AES_CTR, SHA256_CTR
-from .errors import LedgerError
-from .keys import KeyStore
-from .log import FILE_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD, Ledger
-from .store import Store
+from .errors import LedgerError  # in every caller's except clauses
 
 __all__ = [
     "AES_CTR",
@@ -42,6 +37,16 @@ __all__ = [
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from .atomic import atomic_write as atomic_write
+    from .atomic import read_file as read_file
+    from .cipher import AES_CTR as AES_CTR
+    from .cipher import SHA256_CTR as SHA256_CTR
+    from .keys import KeyStore as KeyStore
+    from .log import FILE_HEADER_LEN as FILE_HEADER_LEN
+    from .log import FRAME_OVERHEAD as FRAME_OVERHEAD
+    from .log import MAX_PAYLOAD as MAX_PAYLOAD
+    from .log import Ledger as Ledger
+    from .store import Store as Store
     from .faults import CipherUnavailable as CipherUnavailable
     from .faults import InvalidPeriod as InvalidPeriod
     from .faults import InvalidRecord as InvalidRecord
@@ -62,11 +67,24 @@ _FAULTS = const(
 )
 
 
-# The faults (errors.py), loaded on first use; for any other name, AttributeError (which
-# MicroPython's ``from firmware.ledger import x`` does not take for "import submodule x").
-__getattr__ = lazy_names(__name__, ("firmware.ledger.faults", _FAULTS))
+# Every name but LedgerError, and the submodules, on first use: the faults (faults.py) when
+# one is raised, the rest when the App opens its Store — after boot has verified the policies,
+# which need only .atomic, so that the log, cipher and key code are not on the heap beside the
+# verifier's (−5 KB at boot's peak at 64 bits).
+__getattr__ = lazy_names(
+    __name__,
+    ("firmware.ledger.faults", _FAULTS),
+    ("firmware.ledger.store", ("Store",)),
+    ("firmware.ledger.log", ("Ledger", "FILE_HEADER_LEN", "FRAME_OVERHEAD", "MAX_PAYLOAD")),
+    ("firmware.ledger.keys", ("KeyStore",)),
+    ("firmware.ledger.cipher", ("AES_CTR", "SHA256_CTR")),
+    ("firmware.ledger.atomic", ("atomic_write", "read_file")),
+    submodules=("atomic", "cipher", "errors", "faults", "keys", "log", "store"),
+)
 
 
 def open(dir_path, period_id, keystore, **options):  # shadows the builtin here only, like gzip.open
     """Open (or create) the Ledger of ``period_id`` in ``dir_path``; see Ledger for options."""
+    from .log import Ledger
+
     return Ledger(dir_path, period_id, keystore, **options)
