@@ -70,6 +70,7 @@ _NETWORK_MODULES = (
     "protocol.cose",
     "protocol.p256",
     "protocol.messages",
+    "protocol.policy_wire",
     "protocol.exchange",
     "protocol.fields",
     "protocol.tariff_rules",

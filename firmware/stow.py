@@ -39,13 +39,14 @@ MODULES = (
 )
 
 
-# A stowed instance is the tuple (type, module, class name, attribute, value, ...), a
-# rebuilt container (list, item, ...), (tuple, item, ...) or (dict, key, value, ...), values
-# stowed in turn: builtin type objects first, which no data tuple of the driving objects
-# starts with (one that did would be rebuilt as a container, so nothing is mistaken). Tuples
-# cost a single allocation each, so the stowed copy weighs about what the objects' own
-# attribute tables did, and does not depend on this module's identity (the harnesses may
-# import it again between stow and unstow).
+# A stowed instance is the list [type, module, class name, attribute, value, ...], a rebuilt
+# container [list, item, ...], [tuple, item, ...] or [dict, key, value, ...], values stowed in
+# turn: builtin type objects first, which no data list or tuple of the driving objects starts
+# with (one that did would be rebuilt as a container, so nothing is mistaken). Each is one
+# list allocated at its final size (no growing, no copy: the network phase's heap is
+# fragmented), so the stowed copy weighs about what the objects' own attribute tables did; and
+# nothing in it depends on this module's identity (the harnesses may import it again between
+# stow and unstow).
 _MARKS = (type, list, tuple, dict)
 
 
@@ -91,40 +92,53 @@ def _flatten(objs):
             return s
         if t in classes:
             memo[i] = None
-            flat = [type, classes[t], t.__name__]
-            for k, x in v.__dict__.items():
-                flat.append(k)
-                flat.append(out(x))
-            s = memo[i] = tuple(flat)
+            attrs = v.__dict__
+            s = [None] * (3 + 2 * len(attrs))
+            s[0] = type
+            s[1] = classes[t]
+            s[2] = t.__name__
+            j = 3
+            for k, x in attrs.items():
+                s[j] = k
+                s[j + 1] = out(x)
+                j += 2
+            memo[i] = s
             return s
         # A container: copied only when an item changes (plain data stays the same object).
-        flat = None
+        s = None
         if t is dict:
+            j = 1
             for k, x in v.items():
                 y = out(x)
-                if flat is None and y is not x:
-                    flat = [dict]
+                if s is None and y is not x:
+                    s = [None] * (1 + 2 * len(v))
+                    s[0] = dict
                     for kk, xx in v.items():
                         if kk == k:
                             break
-                        flat.append(kk)
-                        flat.append(xx)
-                if flat is not None:
-                    flat.append(k)
-                    flat.append(y)
+                        s[j] = kk
+                        s[j + 1] = xx
+                        j += 2
+                if s is not None:
+                    s[j] = k
+                    s[j + 1] = y
+                    j += 2
         else:
-            n = 0
-            for x in v:
+            n = len(v)
+            for j in range(n):
+                x = v[j]
                 y = out(x)
-                if flat is None and (y is not x or (n == 0 and t is tuple and x in _MARKS)):
-                    flat = [t] + list(v[:n])
-                if flat is not None:
-                    flat.append(y)
-                n += 1
-        if flat is None:
-            return v
-        s = memo[i] = tuple(flat)
-        return s
+                if s is None and (y is not x or (j == 0 and x in _MARKS)):
+                    s = [None] * (1 + n)
+                    s[0] = t
+                    for jj in range(j):
+                        s[jj + 1] = v[jj]
+                if s is not None:
+                    s[j + 1] = y
+        if s is not None:
+            memo[i] = s
+            return s
+        return v
 
     return [out(v) for v in objs]
 
@@ -138,25 +152,30 @@ def unstow(app):
     memo = {}
 
     def back(v):
-        if type(v) is not tuple or not v or v[0] not in _MARKS:
+        if type(v) is not list or not v or v[0] not in _MARKS:
             return v
         o = memo.get(id(v))
         if o is not None:
             return o
         kind = v[0]
+        n = len(v)
         if kind is type:
             __import__(v[1])
             o = memo[id(v)] = object.__new__(getattr(sys.modules[v[1]], v[2]))
-            for i in range(3, len(v), 2):
+            for i in range(3, n, 2):
                 setattr(o, v[i], back(v[i + 1]))
         elif kind is dict:
             o = memo[id(v)] = {}
-            for i in range(1, len(v), 2):
+            for i in range(1, n, 2):
                 o[v[i]] = back(v[i + 1])
-        elif kind is list:
-            o = memo[id(v)] = [back(x) for x in v[1:]]
         else:
-            o = memo[id(v)] = tuple(back(x) for x in v[1:])
+            o = [None] * (n - 1)
+            if kind is list:
+                memo[id(v)] = o
+            for i in range(1, n):
+                o[i - 1] = back(v[i])
+            if kind is tuple:
+                o = memo[id(v)] = tuple(o)
         return o
 
     for i in range(len(ATTRS)):

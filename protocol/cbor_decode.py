@@ -66,6 +66,11 @@ class _Decoder:
         self.canonical = canonical
         self.max_depth = max_depth
         self.max_items = max_items
+        # The last head's major type and additional information (_head returns its argument):
+        # no tuple per item, whose garbage between the decoded containers would fragment the
+        # heap of a small device.
+        self.major = 0
+        self.ai = 0
 
     def _take(self, n):
         """Next ``n`` bytes; Truncated if the input ends first."""
@@ -77,37 +82,38 @@ class _Decoder:
         return self.data[pos:end]
 
     def _head(self):
-        """Read a head; return (major, additional info, argument or None if indefinite)."""
+        """Read a head into ``major`` and ``ai``; return its argument (None if indefinite)."""
         data = self.data
         pos = self.pos
         if pos >= len(data):
             raise errors.Truncated("input ends before an item")
         ib = data[pos]
         self.pos = pos + 1
-        major = ib >> 5
-        ai = ib & 0x1F
+        major = self.major = ib >> 5
+        ai = self.ai = ib & 0x1F
         if ai < 24:
-            return major, ai, ai
-        if ai == 24:
-            arg = self._take(1)[0]
-            floor = 24
-        elif ai == 25:
-            arg = int.from_bytes(self._take(2), "big")
-            floor = 0x100
-        elif ai == 26:
-            arg = int.from_bytes(self._take(4), "big")
-            floor = 0x10000
+            return ai
+        if 24 <= ai <= 26:
+            # 1, 2 or 4 argument bytes, read in place (no slice per item).
+            n = 1 << (ai - 24)
+            if pos + 1 + n > len(data):
+                raise errors.Truncated("input ends inside an item")
+            arg = 0
+            for i in range(pos + 1, pos + 1 + n):
+                arg = (arg << 8) | data[i]
+            self.pos = pos + 1 + n
+            floor = 24 if ai == 24 else 0x100 if ai == 25 else 0x10000
         elif ai == 27:
             arg = int.from_bytes(self._take(8), "big")
             floor = 0x100000000
         elif ai == 31:
-            return major, ai, None
+            return None
         else:
             raise errors.DecodeError("reserved additional information %d" % ai)
         # Major 7 uses the argument for floats and simple values, not as a length.
         if self.canonical and major != _SIMPLE and arg < floor:
             raise errors.NonCanonical("integer or length not in shortest form")
-        return major, ai, arg
+        return arg
 
     def _room(self, nbytes):
         """Reject a declared length the remaining input cannot hold, before allocating."""
@@ -133,8 +139,8 @@ class _Decoder:
                 raise errors.NonCanonical("indefinite-length string")
             chunks = []
             while not self._at_break():
-                m, _, cn = self._head()
-                if m != major or cn is None:
+                cn = self._head()
+                if self.major != major or cn is None:
                     raise errors.DecodeError("bad chunk in indefinite-length string")
                 chunks.append(self._string(major, cn))
             return (b"" if major == _BYTES else "").join(chunks)
@@ -149,7 +155,9 @@ class _Decoder:
             raise errors.DecodeError("invalid UTF-8 in text string") from None
 
     def item(self, depth):
-        major, ai, arg = self._head()
+        arg = self._head()
+        major = self.major
+        ai = self.ai
         if major == _UINT:
             if arg is None:
                 raise errors.DecodeError("indefinite length on an integer")

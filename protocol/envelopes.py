@@ -18,18 +18,18 @@ def statement_hash(envelope):
 
 def sign_policy(policy, signer):
     """COSE_Sign1 envelope of a TariffPolicy body, signed by the authority."""
-    from protocol import messages  # imported where used: the OBU's uplink needs none of it
+    from protocol import policy_wire  # imported where used: the OBU's uplink needs none of it
 
-    return cose.sign1(messages.encode_policy(policy), signer, labels.CTY_TARIFF_POLICY)
+    return cose.sign1(policy_wire.encode_policy(policy), signer, labels.CTY_TARIFF_POLICY)
 
 
 def open_policy(envelope, resolve_key, verify=None):
     """Verify a signed policy and return (policy, policy_id). Raises the cose/message errors."""
-    from protocol import messages
+    from protocol import policy_wire
 
     s1 = cose.verify_sign1(envelope, resolve_key, labels.CTY_TARIFF_POLICY, verify=verify)
-    policy = messages.decode_policy(s1.payload)
-    return policy, messages.policy_id(s1.payload)
+    policy = policy_wire.decode_policy(s1.payload)
+    return policy, policy_wire.policy_id(s1.payload)
 
 
 def sign_message(message, signer, content_type):

@@ -41,18 +41,18 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from .atomic import read_file as read_file
     from .cipher import AES_CTR as AES_CTR
     from .cipher import SHA256_CTR as SHA256_CTR
-    from .keys import KeyStore as KeyStore
-    from .log import FILE_HEADER_LEN as FILE_HEADER_LEN
-    from .log import FRAME_OVERHEAD as FRAME_OVERHEAD
-    from .log import MAX_PAYLOAD as MAX_PAYLOAD
-    from .log import Ledger as Ledger
-    from .store import Store as Store
     from .faults import CipherUnavailable as CipherUnavailable
     from .faults import InvalidPeriod as InvalidPeriod
     from .faults import InvalidRecord as InvalidRecord
     from .faults import KeyMissing as KeyMissing
     from .faults import LedgerCorrupt as LedgerCorrupt
     from .faults import WriteFailed as WriteFailed
+    from .keys import KeyStore as KeyStore
+    from .log import FILE_HEADER_LEN as FILE_HEADER_LEN
+    from .log import FRAME_OVERHEAD as FRAME_OVERHEAD
+    from .log import MAX_PAYLOAD as MAX_PAYLOAD
+    from .log import Ledger as Ledger
+    from .store import Store as Store
 
 
 _FAULTS = const(

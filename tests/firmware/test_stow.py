@@ -237,12 +237,12 @@ def test_a_failed_stow_changes_nothing():
         ds.rmtree(root)
 
 
-def test_a_data_tuple_that_starts_like_a_stowed_one_comes_back_unchanged():
+def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
     class Box:
         pass
 
     odd = (list, 1, 2)
-    parts = {"a": odd, "b": [odd, (tuple,)]}
+    parts = {"a": odd, "b": [odd, (tuple,)], "c": [dict, 3], "d": [type, "m", "C"]}
     app = Box()
     app.unload = False
     app.parser = parts
@@ -253,7 +253,13 @@ def test_a_data_tuple_that_starts_like_a_stowed_one_comes_back_unchanged():
     app.policies = app.accounting = None
     stowing.stow(app)
     stowing.unstow(app)
-    assert app.parser == {"a": (list, 1, 2), "b": [(list, 1, 2), (tuple,)]}
+    assert app.parser == {
+        "a": (list, 1, 2),
+        "b": [(list, 1, 2), (tuple,)],
+        "c": [dict, 3],
+        "d": [type, "m", "C"],
+    }
+    assert type(app.parser["a"]) is tuple and type(app.parser["c"]) is list
 
 
 @modules_kept
