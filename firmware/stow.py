@@ -36,6 +36,7 @@ MODULES = (
     "protocol.tariff",
     "protocol.tariff_rules",
     "protocol.geo",
+    "protocol.timeutil",  # no class: a copy kept by firmware.status_text is harmless
 )
 
 

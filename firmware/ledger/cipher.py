@@ -100,34 +100,44 @@ class FileCrypto:
 
     def xor(self, seq, nonce, data):
         """Encrypt or decrypt ``data`` (the same operation in CTR mode) for record ``seq``."""
+        out = bytearray(len(data))
+        o = 0
+        for c in self.chunks(seq, nonce, data):
+            out[o : o + len(c)] = c
+            o += len(c)
+        return bytes(out)
+
+    def chunks(self, seq, nonce, data):
+        """:meth:`xor` of ``data`` as pieces of at most _XOR_CHUNK bytes, in order: the
+        keystream made a piece at a time, so that nothing as long as the record is allocated
+        (a fragmented heap may not have that in one piece; Ledger.append writes the pieces
+        out as they come). Keystream block i is AES(nonce ‖ seq ‖ 0⁴ ‖ i) (16 bytes) or
+        SHA-256(key ‖ nonce ‖ seq ‖ i) (32 bytes)."""
         n = len(data)
         ctr = nonce + seq.to_bytes(4, "big")
-        if self._aes is not None:
-            nb = (n + 15) >> 4
-            ks = bytearray(nb << 4)
-            head = ctr + bytes(4)
-            for i in range(nb):
-                o = i << 4
-                ks[o : o + 12] = head
-                ks[o + 12 : o + 16] = i.to_bytes(4, "big")
-            self._aes.encrypt(ks, ks)
-        else:
-            nb = (n + 31) >> 5
-            ks = bytearray(nb << 5)
-            for i in range(nb):
-                h = hashlib.sha256(self._key)
-                h.update(ctr)
-                h.update(i.to_bytes(4, "big"))
-                ks[i << 5 : (i + 1) << 5] = h.digest()
-        # Bigint XORs run in C on both interpreters (a per-byte Python loop would dominate),
-        # _XOR_CHUNK bytes at a time into the keystream: no temporary as long as the record,
-        # which a fragmented heap may not have in one piece.
+        head = ctr + bytes(4)
+        ks = bytearray(_XOR_CHUNK)
         mv = memoryview(ks)
         for o in range(0, n, _XOR_CHUNK):
-            e = o + _XOR_CHUNK if o + _XOR_CHUNK < n else n
-            x = int.from_bytes(data[o:e], "big") ^ int.from_bytes(mv[o:e], "big")
-            mv[o:e] = x.to_bytes(e - o, "big")
-        return bytes(mv[:n])
+            m = n - o if n - o < _XOR_CHUNK else _XOR_CHUNK
+            if self._aes is not None:
+                for i in range(o >> 4, (o + m + 15) >> 4):
+                    k = (i << 4) - o
+                    ks[k : k + 12] = head
+                    ks[k + 12 : k + 16] = i.to_bytes(4, "big")
+                w = (m + 15) & ~15
+                self._aes.encrypt(mv[:w], mv[:w])
+            else:
+                for i in range(o >> 5, (o + m + 31) >> 5):
+                    h = hashlib.sha256(self._key)
+                    h.update(ctr)
+                    h.update(i.to_bytes(4, "big"))
+                    k = (i << 5) - o
+                    ks[k : k + 32] = h.digest()
+            # One bigint XOR per piece runs in C on both interpreters (a per-byte loop would
+            # dominate).
+            x = int.from_bytes(data[o : o + m], "big") ^ int.from_bytes(mv[:m], "big")
+            yield x.to_bytes(m, "big")
 
     def mac_start(self, seq, header):
         """Start the MAC of record ``seq``: HMAC(k_mac, seq ‖ frame header ‖ ciphertext).

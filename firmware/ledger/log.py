@@ -207,18 +207,21 @@ class Ledger:
             raise errors.InvalidRecord("period %d is full" % self.period_id)
         nonce = self._rng(NONCE_LEN)
         head = bytes((n >> 8, n & 0xFF, (n >> 8) ^ 0xFF, (n & 0xFF) ^ 0xFF)) + nonce
-        body = self._crypto.xor(seq, nonce, payload)
-        h = self._crypto.mac_start(seq, head)
-        h.update(body)
-        frame = head + body + self._crypto.mac_finish(h)
+        # The frame goes out in pieces — header, the ciphertext as it is made, the tag — so
+        # that no record-long buffer is allocated (a torn frame is repaired like any torn tail).
+        crypto = self._crypto
+        h = crypto.mac_start(seq, head)
         self._broken = True  # until the whole frame is known to be on flash
         with self._open(self.path, "ab") as f:
-            if f.write(frame) != len(frame):
-                raise errors.WriteFailed("%s: short write" % self.path)
+            _write(f, head, self.path)
+            for piece in crypto.chunks(seq, nonce, payload):
+                h.update(piece)
+                _write(f, piece, self.path)
+            _write(f, crypto.mac_finish(h), self.path)
             f.flush()
         self._broken = False
         self.count = seq + 1
-        self.size_bytes += len(frame)
+        self.size_bytes += FRAME_OVERHEAD + n
         if self.count % _INDEX_EVERY == 0:
             self._index.append(self.size_bytes)
         return seq
@@ -268,3 +271,8 @@ class Ledger:
         if n < 0 or len(body) != n or f.read(TAG_LEN) != self._crypto.mac_finish(h):
             raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
         return self._crypto.xor(seq, head[4:], body)
+
+
+def _write(f, data, path):
+    if f.write(data) != len(data):
+        raise errors.WriteFailed("%s: short write" % path)

@@ -4,7 +4,7 @@ every step: the 64-bit counterpart of tests/e2e/wasm_heap.mjs.
     micropython heap_steps_unix.py ROM CONFIG ROOT NMEA END_T
 
 run from a folder holding protocol/ and firmware/ as .mpy (ROM ``-``), or with ROM an image
-mounted in place by rom_main.py's emulated partition (ROM then is ``IMAGE:ROOM``). One JSON
+mounted in place by rom_mount.py's emulated partition (ROM then is ``IMAGE:ROOM``). One JSON
 line per step, the same as the WebAssembly harness prints.
 """
 
@@ -15,10 +15,11 @@ sys.path.insert(0, ".")
 
 def main(rom, cfg, root, nmea, end_t):
     if rom != "-":
-        import rom_main
+        import rom_mount
 
         image, room = rom.rsplit(":", 1)
-        rom_main.mount(image, int(room))
+        rom_mount.mount(image, int(room))
+        del sys.modules["rom_mount"], rom_mount
     import heap_steps as hs
 
     def live(step):

@@ -38,7 +38,7 @@ from tools import mpy_build
 
 OBU_KEY = 0x0B0E2E
 CHILD = "heap_child.py"
-STEP_SCRIPTS = ("heap_steps.py", "heap_steps_unix.py", "rom_main.py")
+STEP_SCRIPTS = ("heap_steps.py", "heap_steps_unix.py", "rom_main.py", "rom_mount.py")
 WASM_HARNESS = REPO / "tests" / "e2e" / "wasm_heap.mjs"
 # MicroPython's WebAssembly port (32-bit), fetched from the npm registry by `make setup`
 # (Makefile: WASM_MP); node runs it.

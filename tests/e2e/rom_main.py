@@ -9,66 +9,19 @@ module dicts, qstr entries, data) take heap. The unix port has no flash, and eve
 in Python lives in the GC heap that ``-X heapsize`` limits; so the image is written (through
 /proc/self/mem, Linux only) over padding environment strings that the parent passed, which lie
 in the process's stack area, outside the GC heap — an emulated flash partition. The image is
-then mounted read-only with ``vfs.VfsRom`` at /rom, first on sys.path.
+then mounted read-only with ``vfs.VfsRom`` at /rom, first on sys.path (tests/e2e/rom_mount.py).
 """
 
 import sys
 
-import uctypes
-import vfs
+import rom_mount  # the emulation's code (tests/e2e/rom_mount.py), dropped once mounted
 
+rom_mount.mount(sys.argv[1], int(sys.argv[2]))
+del sys.modules["rom_mount"], rom_mount
+import gc  # noqa: E402
 
-def _pad_address():
-    """Address of the first padding string (the value of QMROM0) in this process's memory."""
-    with open("/proc/self/stat") as f:
-        st = f.read()
-    env_start = int(st[st.rindex(")") + 2 :].split()[47])  # field 50: env_start
-    off = -1
-    base = 0
-    tail = b""
-    with open("/proc/self/environ", "rb") as f:  # read in small pieces: the heap is small
-        while off < 0:
-            chunk = f.read(512)
-            if not chunk:
-                raise OSError("QMROM0 is not in the environment")
-            i = (tail + chunk).find(b"QMROM0=")
-            if i >= 0:
-                off = base - len(tail) + i + 7
-            base += len(chunk)
-            tail = chunk[-8:]
-    return env_start + off
+gc.collect()
+from firmware import host_main  # noqa: E402
 
-
-def mount(image, room):
-    """Copy ``image`` over the padding (``room`` bytes) and mount it at /rom."""
-    addr = _pad_address()
-    n = 0
-    with open(image, "rb") as src, open("/proc/self/mem", "r+b") as mem:
-        mem.seek(addr)
-        while True:
-            chunk = src.read(1024)
-            if not chunk:
-                break
-            n += len(chunk)
-            if n > room:
-                raise OSError("the image does not fit the padding")
-            mem.write(chunk)
-    vfs.mount(vfs.VfsRom(uctypes.bytearray_at(addr, n)), "/rom")
-    sys.path.insert(0, "/rom")
-
-
-def main():
-    image = sys.argv[1]
-    room = int(sys.argv[2])
-    mount(image, room)
-    import gc
-
-    gc.collect()
-    from firmware import host_main
-
-    print("code from", host_main.__file__)
-    return host_main.main(sys.argv[3:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+print("code from", host_main.__file__)
+sys.exit(host_main.main(sys.argv[3:]))
