@@ -29,17 +29,11 @@ pages: the rest waits for the next sync, nearest deadlines first.
 
 import os
 
+# The uplink's names through the package (uplink.X): a module with fewer globals has a smaller
+# dict, one block the network phase's fragmented heap must find in one piece.
 from firmware import uplink
 from firmware.ledger import LedgerError, atomic
 from firmware.opening import opening_payload, opens_pair
-from firmware.uplink import (
-    MEDIA_COSE,
-    NEXT_CURSOR_HEADER,
-    PATH_CHALLENGES,
-    PATH_OPENINGS,
-    UplinkError,
-    authority_resolver,
-)
 from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
 from firmware.uplink.signed import signed_headers
 from protocol import cbor, cose, envelopes, labels
@@ -260,7 +254,7 @@ class ChallengeResponder:
         self.files = files if files is not None else StatementFiles(root)
         self.status = status
         self._open_period = open_period
-        self._resolve = authority if callable(authority) else authority_resolver(authority)
+        self._resolve = authority if callable(authority) else uplink.authority_resolver(authority)
         self._dir = root + "/challenges"
         self._pending = self._dir + "/pending"
         atomic.ensure_dir(self._pending)
@@ -279,7 +273,7 @@ class ChallengeResponder:
         each page before asking for the next, at most ``max_pages`` pages. Returns the list of
         (challenge_id, outcome); ``collect=False`` keeps no list (it grows with every handled
         challenge, up to ``max_pages × page_size``) and returns []: the counts are in
-        ``handled`` and ``answered`` either way. ``last_error`` holds the UplinkError that
+        ``handled`` and ``answered`` either way. ``last_error`` holds the uplink.UplinkError that
         cut the run short. A deferral (no GNSS time, an opening the network did not take) ends
         the run: the rest would only wait for the same timeout; it comes again next time."""
         self.last_error = None
@@ -300,7 +294,7 @@ class ChallengeResponder:
                 cursor = self._answer_page(cursor, out)
                 if cursor is None:
                     break
-        except UplinkError as e:
+        except uplink.UplinkError as e:
             self.last_error = e
         return out
 
@@ -334,7 +328,7 @@ class ChallengeResponder:
         The body stays as it arrived, and the iterator copies out one envelope at a time: a
         run holds one page and one envelope, never a list; the previous page is let go before
         the next one is asked for."""
-        target = "%s?limit=%d" % (PATH_CHALLENGES, self.page_size)
+        target = "%s?limit=%d" % (uplink.PATH_CHALLENGES, self.page_size)
         if cursor is not None:
             target += "&cursor=" + cursor
         path = self.client.base_path + target
@@ -344,9 +338,11 @@ class ChallengeResponder:
         if not resp.ok:
             resp.body = buf.value()  # the JSON error, for its code
             raise resp.error()
-        next_cursor = resp.header(NEXT_CURSOR_HEADER.lower())
+        next_cursor = resp.header(uplink.NEXT_CURSOR_HEADER.lower())
         if next_cursor is not None and not cursor_ok(next_cursor):
-            raise uplink.BadResponse("%s is not a cursor we can send back" % NEXT_CURSOR_HEADER)
+            raise uplink.BadResponse(
+                "%s is not a cursor we can send back" % uplink.NEXT_CURSOR_HEADER
+            )
         if resp.status == 204 or not buf.buf:
             return (), None
         return buf.items(), next_cursor
@@ -465,11 +461,11 @@ class ChallengeResponder:
 
     # --- sending ------------------------------------------------------------------------
     def _post(self, cid, opening, now):
-        path = self.client.base_path + PATH_OPENINGS
+        path = self.client.base_path + uplink.PATH_OPENINGS
         try:
             hdrs = signed_headers(self.signer, "POST", path, opening, now, self.rng)
             self.client.request(
-                "POST", PATH_OPENINGS, opening, content_type=MEDIA_COSE, headers=hdrs
+                "POST", uplink.PATH_OPENINGS, opening, content_type=uplink.MEDIA_COSE, headers=hdrs
             ).raise_for_status()
         except uplink.HttpError as e:
             if not e.permanent:
@@ -477,7 +473,7 @@ class ChallengeResponder:
                 return DEFERRED
             self.last_error = e
             outcome = REJECTED
-        except UplinkError as e:  # ClockUnknown among them
+        except uplink.UplinkError as e:  # ClockUnknown among them
             self.last_error = e
             return DEFERRED
         else:

@@ -26,7 +26,7 @@ from protocol.errors import ProtocolError
 
 PAIR_LEN = 69  # 0x82, bstr(32) price commitment, bstr(32) trace commitment
 SIG_TAIL = 66  # the envelope ends with the signature: 0x58 0x40 + 64 bytes
-_PREFIX = const(1024)  # COSE header + Statement keys 1..8 fit: <= ~560 bytes with 16 policy ids
+_PREFIX = const(576)  # the envelope up to the commitments: at most ~522 bytes (test_outbox)
 
 
 class SealedInvalid(ValueError):

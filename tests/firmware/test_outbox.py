@@ -89,6 +89,36 @@ def _post_bytes(envelope):
 
 
 # --- sealed files ----------------------------------------------------------------------------
+def test_the_largest_statement_header_fits_the_prefix_read_sealed_reads():
+    """read_sealed parses the header from one bounded read of the file's start: every field at
+    its largest (64-character OBU id, 16 policy ids, the widest integers) still fits it."""
+    from protocol.record import MAX_OBU_ID_LEN, MAX_TIME, POLICY_ID_LEN
+    from tests.firmware.uplink_fixtures import obu_signer
+
+    stmt = messages.Statement(
+        "O" * MAX_OBU_ID_LEN,
+        0xFFFFFFFF,
+        b"\xff" * 32,
+        MAX_TIME - 1,
+        MAX_TIME,
+        [bytes([i]) * POLICY_ID_LEN for i in range(16)],
+        0xFFFFFFFFFFFFFFFF,
+        b"\xee" * 32,
+        [(b"\x01" * 32, b"\x02" * 32)],
+    )
+    env = envelopes.sign_statement(stmt, obu_signer())
+    root = tmpdir()
+    try:
+        path = root + "/0.cose"
+        with open(path, "wb") as f:
+            f.write(env)
+        s = read_sealed(path)
+        assert (s.obu_id, s.seq, s.segment_count) == ("O" * MAX_OBU_ID_LEN, 0xFFFFFFFF, 1)
+        assert s.total_price_micro == 0xFFFFFFFFFFFFFFFF
+    finally:
+        rmtree(root)
+
+
 def test_sealed_header_is_read_from_the_file_prefix():
     root, b0, _, _, _ = _setup(1)
     try:
