@@ -156,6 +156,18 @@ def main() -> int:
         if kb and rom_kb:
             saved = kb - rom_kb
             print(f"  code in place saves {saved} KB ({saved / kb:.0%} of the loop's heap)")
+        # Boot, and a day's driving with no sync, alone from a fresh boot with the code in place:
+        # what the loop needs beyond them is the network phase's.
+        for phase, arg in (("boot", "-"), ("drive", str(nmea))):
+
+            def alone(kb: int, phase: str = phase, arg: str = arg) -> bool:
+                cfg, root = hs.new_unit(tmp / "alone", 9)  # (no network: the port is unused)
+                out = hs.run_phase(mp, tree, phase, cfg, root, arg, f"{kb}K", rom=rom)
+                return out is not None and not out["errors"]
+
+            a_kb = hs.smallest_heap(alone, hi_k=args.max_kb)
+            a_shown = f"{a_kb} KB" if a_kb else f"> {args.max_kb} KB"
+            print(f"  {phase + ', ROMFS':<10} {a_shown:>14}   (alone, from a fresh boot)")
         # The same two loops with plain mpy-cross (every name its own qstr): what
         # tools/mpy_build.py's shared names save, measured in this run.
         plain = hs.build_tree(MPY_CROSS, tmp / "plain", renamed=False)

@@ -1,8 +1,10 @@
 """One phase of the OBU's life under MicroPython, for the heap budget (bench/heap_bench.py).
 
-    micropython heap_child.py PHASE CONFIG ROOT ARG
+    micropython heap_child.py PHASE CONFIG ROOT ARG [IMAGE:ROOM]
 
-run from a folder holding protocol/ and firmware/ (as .mpy): the App is built as
+run from a folder holding protocol/ and firmware/ (as .mpy), or with IMAGE:ROOM from one
+holding only this file and rom_mount.py, the code then in place from that ROMFS image
+(tests/e2e/rom_mount.py, mounted and dropped first): the App is built as
 firmware/host_main.py builds it, then PHASE runs and one JSON line reports the live heap:
 
     boot       nothing more (ARG ignored)
@@ -61,4 +63,11 @@ def main(phase, cfg_path, root, arg):
     )
 
 
+if len(sys.argv) > 5:
+    import rom_mount
+
+    _image, _room = sys.argv[5].rsplit(":", 1)
+    rom_mount.mount(_image, int(_room))
+    del sys.modules["rom_mount"], rom_mount, _image, _room
+    gc.collect()
 main(*sys.argv[1:5])

@@ -174,12 +174,29 @@ def loop_ok(proc: subprocess.CompletedProcess[str], be: ReplayBackend) -> bool:
 
 
 def run_phase(
-    micropython: str, tree: Path, phase: str, cfg: Path, root: Path, arg: str, heap: str
+    micropython: str,
+    tree: Path,
+    phase: str,
+    cfg: Path,
+    root: Path,
+    arg: str,
+    heap: str,
+    rom: Path | None = None,
 ) -> dict | None:
     """One phase (heap_child.py) under ``-X heapsize=heap``; its JSON report, None if it
-    failed (MemoryError or anything else)."""
+    failed (MemoryError or anything else). With ``rom`` (build_romfs) the code runs in place
+    from it."""
     args = [micropython, "-X", "heapsize=" + heap, CHILD, phase, str(cfg), str(root), arg]
-    proc = _run(args, tree)
+    env = None
+    cwd = tree
+    if rom is not None:
+        env, room = rom_env(rom)
+        args.append(f"{rom}:{room}")
+        cwd = root.parent / "phase-rom"  # no firmware/ here: the code comes from /rom
+        cwd.mkdir(exist_ok=True)
+        for name in (CHILD, "rom_mount.py"):
+            shutil.copy(tree / name, cwd / name)
+    proc = _run(args, cwd, env=env)
     if proc.returncode != 0:
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
