@@ -298,3 +298,31 @@ def test_a_power_fail_while_stowed_still_commits_the_open_segment():
         assert _ledger_count(root, ds.T_DRIVE) == 1
     finally:
         ds.rmtree(root)
+
+
+@modules_kept
+def test_a_sync_whose_stow_fails_runs_with_the_objects_in_place():
+    root = ds.tmpdir("stow")
+    try:
+        make_app(root)
+        events = []
+        app = App(
+            make_cfg(WIFI),
+            root,
+            ds.obu_signer(),
+            rng=ds.Rng(b"app"),
+            net=Link(events),
+            connect=Refused(events),
+        )
+        feed(app, ds.T_DRIVE + 60, 120)
+        seg = app.segmenter
+        seg.loop = seg  # a reference back into itself: stow refuses it, changing nothing
+        result = app.sync()
+        assert ("connect", "127.0.0.1", 9) in events  # the network phase ran
+        assert not [e for e in result["errors"] if type(e).__name__ == "ValueError"]
+        assert app._stowed is None and app.segmenter is seg and seg.cur is not None
+        del seg.loop
+        feed(app, ds.T_DRIVE + 180, 60)
+        assert seg.cur.t_end >= ds.T_DRIVE + 230  # driving goes on with the same objects
+    finally:
+        ds.rmtree(root)
