@@ -1,21 +1,22 @@
 """The driving pipeline set aside while a sync's network phase runs (firmware/app_sync.py).
 
 While driving, the App holds the NMEA parser, the odometer, the segmenter (with the segment
-being built) and the policy store (with the verified policies): instances of the driving
-modules' classes, so those modules' code stays on the heap as long as the instances live —
-~19 KB at 64 bits, ~11 KB at 32, that the network phase (its own ~30 KB) never calls.
-:func:`stow` turns the four objects into plain values (each instance of a driving class
-becomes a tuple of its class's module and name and its attributes, stowed in turn (below);
-containers holding one are rebuilt; everything else — numbers, strings, bytes, buffers, arrays,
-the App's own callbacks — is kept as the same object) and drops the driving modules;
-:func:`unstow`, after the network phase's modules have left, imports them again and rebuilds
-the same objects, attribute for attribute, shared where they were shared (the open segment's
-policy, zone, band and rate are the policy store's). Nothing is written to flash and nothing
-is cut: the segment being built goes on growing after the sync as if there had been none.
+being built), the policy store (with the verified policies) and the accounting: instances of
+the driving modules' classes, so those modules' code stays on the heap as long as the
+instances live — ~17 KB at 64 bits, ~10 KB at 32, that the network phase (its own ~30 KB)
+never calls. :func:`stow` turns the five objects into plain values (each instance of a driving
+class becomes a list of its class's module and name and its attributes, stowed in turn
+(below); containers holding one are rebuilt; everything else — numbers, strings, bytes,
+buffers, arrays, open ledgers, the App's own callbacks — is kept as the same object) and drops
+the driving modules; :func:`unstow`, after the network phase's modules have left, imports them
+again and rebuilds the same objects, attribute for attribute, shared where they were shared
+(the open segment's policy, zone, band and rate are the policy store's). Nothing is written to
+flash and nothing is cut: the segment being built goes on growing after the sync as if there
+had been none.
 
 Only the odometer holds callbacks into a stowed object (the segmenter's ``step`` and ``gap``,
 bound methods MicroPython cannot look into): they are detached before stowing and attached to
-the rebuilt segmenter after. Loaded for a sync, unloaded with the network phase's modules.
+the rebuilt segmenter after. Loaded for a sync, unloaded while stowed and after.
 """
 
 import sys
