@@ -142,13 +142,18 @@ def summary(app, root):
     return out
 
 
+def new_unit(root, cfg=None, **kw):
+    """An App on a unit whose policy is installed (unloading as the interpreter does)."""
+    make_app(root)
+    return App(cfg or make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"), **kw)
+
+
 def run_drive(stow_every, check=None):
     """The same 25-minute drive fed in 97-byte reads, stowed and rebuilt after every
     ``stow_every``-th read (0: never); the unit's summary after sealing its period."""
     root = ds.tmpdir("stow")
     try:
-        make_app(root)  # the policy installed
-        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+        app = new_unit(root)
 
         def after_read(n):
             if stow_every and n % stow_every == 0:
@@ -196,8 +201,7 @@ def test_while_stowed_nothing_of_the_driving_classes_is_held():
 def test_unstow_rebuilds_shared_objects_once_and_wires_the_odometer_to_the_new_segmenter():
     root = ds.tmpdir("stow")
     try:
-        make_app(root)
-        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+        app = new_unit(root)
         feed(app, ds.T_DRIVE + 60, 120)
         assert app.segmenter.cur is not None
         before = app.segmenter.segments
@@ -221,8 +225,7 @@ def test_unstow_rebuilds_shared_objects_once_and_wires_the_odometer_to_the_new_s
 def test_a_failed_stow_changes_nothing():
     root = ds.tmpdir("stow")
     try:
-        make_app(root)
-        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"))
+        app = new_unit(root)
         feed(app, ds.T_DRIVE + 60, 30)
         parser = app.parser
         app.segmenter.loop = app.segmenter  # a reference back into itself: refused
@@ -268,7 +271,6 @@ def test_a_power_fail_while_stowed_still_commits_the_open_segment():
 
     root = ds.tmpdir("stow")
     try:
-        make_app(root)
         pf = Line(1)
         sense = Sense(Clock(), power_fail=pf)
         events = []
@@ -279,15 +281,8 @@ def test_a_power_fail_while_stowed_still_commits_the_open_segment():
                 sense.on_power_fail(pf)
                 return Refused.__call__(self, host, port, timeout_ms)
 
-        cfg = make_cfg(WIFI)
-        app = App(
-            cfg,
-            root,
-            ds.obu_signer(),
-            rng=ds.Rng(b"app"),
-            net=Link(events),
-            sense=sense,
-            connect=CutOnConnect(events),
+        app = new_unit(
+            root, make_cfg(WIFI), net=Link(events), sense=sense, connect=CutOnConnect(events)
         )
         feed(app, ds.T_DRIVE + 60, 300)
         assert app.segmenter.cur is not None
@@ -304,16 +299,8 @@ def test_a_power_fail_while_stowed_still_commits_the_open_segment():
 def test_a_sync_whose_stow_fails_runs_with_the_objects_in_place():
     root = ds.tmpdir("stow")
     try:
-        make_app(root)
         events = []
-        app = App(
-            make_cfg(WIFI),
-            root,
-            ds.obu_signer(),
-            rng=ds.Rng(b"app"),
-            net=Link(events),
-            connect=Refused(events),
-        )
+        app = new_unit(root, make_cfg(WIFI), net=Link(events), connect=Refused(events))
         feed(app, ds.T_DRIVE + 60, 120)
         seg = app.segmenter
         seg.loop = seg  # a reference back into itself: stow refuses it, changing nothing
