@@ -186,7 +186,7 @@ class App:
         self.store = Store(root, self.rng)
         self.accounting = Accounting(self.store, self.rng, period_of=cfg.period_of, root=root)
         self._state = None
-        self.state.recover()  # a seal cut by a reset finished (or forgotten) before driving
+        self.state  # noqa: B018 - loading the chain finishes (or forgets) a seal cut by a reset
         release_state(self)  # only syncs need the chain: the first one loads it again
         from firmware.gnss.nmea import NmeaParser
         from firmware.odometry import Odometer

@@ -100,12 +100,7 @@ class FileCrypto:
 
     def xor(self, seq, nonce, data):
         """Encrypt or decrypt ``data`` (the same operation in CTR mode) for record ``seq``."""
-        out = bytearray(len(data))
-        o = 0
-        for c in self.chunks(seq, nonce, data):
-            out[o : o + len(c)] = c
-            o += len(c)
-        return bytes(out)
+        return b"".join(self.chunks(seq, nonce, data))
 
     def chunks(self, seq, nonce, data):
         """:meth:`xor` of ``data`` as pieces of at most _XOR_CHUNK bytes, in order: the
