@@ -38,7 +38,7 @@ listed in ``_NETWORK_MODULES`` (a module reloaded while an old copy lives on wou
 copies of its classes); the signer must not hold one either (firmware.board.host). The driving
 objects themselves — parser, odometer, segmenter, policy store, accounting — are instances that
 would keep the driving modules' code on the heap through the network phase: a sync stows them
-as plain values once the link is up (firmware/stow.py) and rebuilds them after the network code
+as bytes once the link is up (firmware/stow.py) and rebuilds them after the network code
 has gone, and the statement chain (:attr:`App.state`) is loaded only while a sync needs it.
 """
 

@@ -4,24 +4,31 @@ While driving, the App holds the NMEA parser, the odometer, the segmenter (with 
 being built), the policy store (with the verified policies) and the accounting: instances of
 the driving modules' classes, so those modules' code stays on the heap as long as the
 instances live — ~17 KB at 64 bits, ~10 KB at 32, that the network phase (its own ~30 KB)
-never calls. :func:`stow` turns the five objects into plain values (each instance of a driving
-class becomes a list of its class's module and name and its attributes, stowed in turn
-(below); containers holding one are rebuilt; everything else — numbers, strings, bytes,
-buffers, arrays, open ledgers, the App's own callbacks — is kept as the same object) and drops
-the driving modules; :func:`unstow`, after the network phase's modules have left, imports them
+never calls. :func:`stow` encodes the five objects into a few short byte strings and drops the
+driving modules; :func:`unstow`, after the network phase's modules have left, imports them
 again and rebuilds the same objects, attribute for attribute, shared where they were shared
 (the open segment's policy, zone, band and rate are the policy store's). Nothing is written to
 flash and nothing is cut: the segment being built goes on growing after the sync as if there
 had been none.
+
+Encoded, the objects weigh a fraction of what they do as objects (the day's drive: ~2 KB of
+bytes for ~16 KB of instances, lists and tuples at 64 bits — a trace point or a polygon
+vertex is a 32-byte tuple but ~9 bytes encoded), and the bytes come in pieces of at most
+:data:`PIECE` bytes, so the fragmented heap of a sync never has to find a large block for
+them. What cannot or need not be encoded is kept as the same object beside the bytes: buffers
+(the parser's line buffer and its memoryview), open ledgers and the other resident objects,
+functions and the App's callbacks.
 
 Only the odometer holds callbacks into a stowed object (the segmenter's ``step`` and ``gap``,
 bound methods MicroPython cannot look into): they are detached before stowing and attached to
 the rebuilt segmenter after. Loaded for a sync, unloaded while stowed and after.
 """
 
+import gc
 import sys
 
 from firmware.app import unload_modules
+from protocol.compat import const
 
 # The App's attributes that are stowed, and the modules whose classes they are made of (the
 # modules are dropped while stowed; no module that stays resident refers to them).
@@ -41,108 +48,338 @@ MODULES = (
 )
 
 
-# A stowed instance is the list [type, module, class name, attribute, value, ...], a rebuilt
-# container [list, item, ...], [tuple, item, ...] or [dict, key, value, ...], values stowed in
-# turn: builtin type objects first, which no data list or tuple of the driving objects starts
-# with (one that did would be rebuilt as a container, so nothing is mistaken). Each is one
-# list allocated at its final size (no growing, no copy: the network phase's heap is
-# fragmented), so the stowed copy weighs about what the objects' own attribute tables did; and
-# nothing in it depends on this module's identity (the harnesses may import it again between
-# stow and unstow).
-_MARKS = (type, list, tuple, dict)
+# The encoding: one tag byte per value, then its fields; counts, lengths and indexes as
+# unsigned varints (7 bits a byte, low first). Lists, dicts and instances are numbered in the
+# order they begin and meet again as a reference (the same object rebuilt once; tuples, which
+# have no identity to keep, are copied). An instance's class and attribute names are written
+# with the first instance of that layout and referred to by number after (the policy's zones,
+# bands and rates share a few). Private to this module: the bytes one stow makes are read by
+# the next unstow of the same firmware, never stored.
+_NONE = const(0)
+_FALSE = const(1)
+_TRUE = const(2)
+_INT = const(3)  # varint
+_NEG = const(4)  # varint of -1 - v
+_BYTES = const(5)  # length, bytes
+_STR = const(6)  # length, UTF-8
+_LIST = const(7)  # n, items (numbered)
+_TUPLE = const(8)  # n, items
+_DICT = const(9)  # n, key and value n times (numbered)
+_OBJ = const(10)  # layout (below), its attributes' values (numbered)
+_AGAIN = const(11)  # number of a list, dict or instance met before
+_KEPT = const(12)  # index in the list of objects kept as they are
+_CLASS = const(13)  # module index in MODULES, class name: a driving class itself
+# a layout: 0 and the module index, class name, n, n attribute names — or its number + 1
+
+PIECE = const(127)  # bytes per piece of the encoding (with its NUL, 4 GC blocks at 64 bits)
+_CHUNK = const(16)  # items per list in the chunked lists below
+
+
+# The stow runs at the start of a sync, on the most fragmented heap of the day: nothing it
+# allocates may need a large block, so its growing lists (the objects met, the objects kept)
+# are lists of lists of at most _CHUNK items.
+def _add(chunks, v):
+    """Append ``v`` to the chunked list ``chunks``; its index."""
+    last = chunks[-1]
+    if len(last) == _CHUNK:
+        last = []
+        chunks.append(last)
+    last.append(v)
+    return (len(chunks) - 1) * _CHUNK + len(last) - 1
+
+
+def _at(chunks, n):
+    return chunks[n // _CHUNK][n % _CHUNK]
+
+
+def _find(chunks, v):
+    """The index of the first item equal to ``v`` in the chunked list, -1 if none."""
+    for c in range(len(chunks)):
+        if v in chunks[c]:
+            return c * _CHUNK + chunks[c].index(v)
+    return -1
+
+
+def _module(cls):
+    """The index in MODULES of the module that defines ``cls``, -1 for another."""
+    m = getattr(cls, "__module__", None)
+    for j in range(len(MODULES)):
+        if MODULES[j] == m:
+            return j
+    return -1
+
+
+class _Writer:
+    """Encodes values into pieces of PIECE bytes (``pieces``); ``kept`` the objects kept as
+    they are; ``used`` bit j set when a class of MODULES[j] was met."""
+
+    def __init__(self):
+        self.pieces = []
+        self.buf = bytearray(PIECE)
+        self.n = 0
+        self.kept = [[]]  # chunked
+        # ids of the lists, dicts and instances met, by number (chunked), and of those being
+        # encoded: scanned in C (a few dozen objects), not a dict, whose growing table would
+        # need ever larger blocks
+        self.ids = [[]]
+        self.open = []
+        self.layouts = []  # (class, attribute names) in the order first written
+        self.used = 0
+
+    def byte(self, b):
+        self.buf[self.n] = b
+        self.n += 1
+        if self.n == PIECE:
+            self.pieces.append(bytes(self.buf))
+            self.n = 0
+
+    def uint(self, v):
+        while v >= 0x80:
+            self.byte(v & 0x7F | 0x80)
+            v >>= 7
+        self.byte(v)
+
+    def raw(self, data):
+        self.uint(len(data))
+        for b in data:
+            self.byte(b)
+
+    def value(self, v):
+        t = type(v)
+        if v is None:
+            self.byte(_NONE)
+        elif t is bool:
+            self.byte(_TRUE if v else _FALSE)
+        elif t is int:
+            if v < 0:
+                self.byte(_NEG)
+                self.uint(-1 - v)
+            else:
+                self.byte(_INT)
+                self.uint(v)
+        elif t is bytes:
+            self.byte(_BYTES)
+            self.raw(v)
+        elif t is str:
+            self.byte(_STR)
+            self.raw(v.encode())
+        elif t is tuple:  # immutable: no identity to keep, and no cycle without a list
+            self.byte(_TUPLE)
+            self.uint(len(v))
+            for x in v:
+                self.value(x)
+        elif t is list or t is dict or _module(t) >= 0:
+            self.shared(v, t)
+        elif t is type and _module(v) >= 0:
+            self.byte(_CLASS)
+            self.cls(v)
+        else:
+            self.byte(_KEPT)
+            self.uint(_add(self.kept, v))
+
+    def cls(self, c):
+        j = _module(c)
+        self.used |= 1 << j
+        self.uint(j)
+        self.raw(c.__name__.encode())
+
+    def layout(self, t, attrs):
+        for j in range(len(self.layouts)):
+            c, names = self.layouts[j]
+            if c is t and len(names) == len(attrs):
+                same = True
+                i = 0
+                for k in attrs:
+                    if k != names[i]:
+                        same = False
+                        break
+                    i += 1
+                if same:
+                    self.uint(j + 1)
+                    return
+        self.layouts.append((t, tuple(attrs)))
+        self.uint(0)
+        self.cls(t)
+        self.uint(len(attrs))
+        for k in attrs:
+            self.raw(k.encode())
+
+    def shared(self, v, t):
+        i = id(v)
+        n = _find(self.ids, i)
+        if n >= 0:
+            if i in self.open:  # a reference back into an object being encoded
+                raise ValueError("stow: cycle through a " + t.__name__)
+            self.byte(_AGAIN)
+            self.uint(n)
+            return
+        _add(self.ids, i)
+        self.open.append(i)
+        if t is list:
+            self.byte(_LIST)
+            self.uint(len(v))
+            for x in v:
+                self.value(x)
+        elif t is dict:
+            self.byte(_DICT)
+            self.uint(len(v))
+            for k, x in v.items():
+                self.value(k)
+                self.value(x)
+        else:
+            attrs = v.__dict__
+            self.byte(_OBJ)
+            self.layout(t, attrs)
+            for x in attrs.values():
+                self.value(x)
+        self.open.pop()
+
+    def end(self):
+        if self.n:
+            self.pieces.append(bytes(self.buf[: self.n]))
+        self.buf = self.ids = self.open = self.layouts = None
+        return self.pieces
+
+
+class _Reader:
+    """Decodes what a _Writer encoded (``pieces``, ``kept``); the driving modules are
+    imported already (unstow)."""
+
+    def __init__(self, pieces, kept):
+        self.pieces = pieces
+        self.kept = kept
+        self.p = 0  # piece
+        self.i = 0  # byte in it
+        self.objs = [[]]  # number -> rebuilt list, dict or instance (chunked)
+        self.layouts = []  # (class, attribute names)
+
+    def byte(self):
+        piece = self.pieces[self.p]
+        b = piece[self.i]
+        self.i += 1
+        if self.i == len(piece):
+            self.p += 1
+            self.i = 0
+        return b
+
+    def uint(self):
+        v = shift = 0
+        while True:
+            b = self.byte()
+            v |= (b & 0x7F) << shift
+            if b < 0x80:
+                return v
+            shift += 7
+
+    def raw(self):
+        n = self.uint()
+        piece = self.pieces[self.p]
+        i = self.i
+        if i + n < len(piece):  # within this piece: one slice, no other object
+            self.i = i + n
+            return piece[i : i + n]
+        out = bytearray(n)
+        for j in range(n):
+            out[j] = self.byte()
+        return bytes(out)
+
+    def cls(self):
+        mod = sys.modules[MODULES[self.uint()]]
+        return getattr(mod, self.raw().decode())
+
+    def layout(self):
+        j = self.uint()
+        if j:
+            return self.layouts[j - 1]
+        cls = self.cls()
+        names = [None] * self.uint()
+        for i in range(len(names)):
+            names[i] = self.raw().decode()
+        lay = (cls, names)
+        self.layouts.append(lay)
+        return lay
+
+    def value(self):
+        tag = self.byte()
+        if tag == _INT:
+            return self.uint()
+        if tag == _AGAIN:
+            return _at(self.objs, self.uint())
+        if tag == _TUPLE:
+            n = self.uint()
+            # trace points and vertices: built in one go, no list to collect afterwards
+            if n == 3:
+                return (self.value(), self.value(), self.value())
+            if n == 2:
+                return (self.value(), self.value())
+            out = [None] * n
+            for j in range(n):
+                out[j] = self.value()
+            return tuple(out)
+        if tag == _NONE:
+            return None
+        if tag == _FALSE or tag == _TRUE:
+            return tag == _TRUE
+        if tag == _NEG:
+            return -1 - self.uint()
+        if tag == _BYTES:
+            return self.raw()
+        if tag == _STR:
+            return self.raw().decode()
+        if tag == _KEPT:
+            return _at(self.kept, self.uint())
+        if tag == _CLASS:
+            return self.cls()
+        n = _add(self.objs, None)  # numbered when it begins, set when it is made
+        if tag == _LIST:
+            o = [None] * self.uint()
+            self.objs[n // _CHUNK][n % _CHUNK] = o
+            for j in range(len(o)):
+                o[j] = self.value()
+            return o
+        # A dict's or an instance's items first, then its table: the table's growth (a copy
+        # per step) then leaves one run of freed tables, not holes between the items.
+        if tag == _DICT:
+            items = [None] * (2 * self.uint())
+            for j in range(len(items)):
+                items[j] = self.value()
+            o = {}
+            for j in range(0, len(items), 2):
+                o[items[j]] = items[j + 1]
+        elif tag == _OBJ:
+            cls, names = self.layout()
+            items = [None] * len(names)
+            for j in range(len(items)):
+                items[j] = self.value()
+            o = object.__new__(cls)
+            for j in range(len(items)):
+                setattr(o, names[j], items[j])
+        else:
+            raise ValueError("stow: bad tag %d" % tag)
+        self.objs[n // _CHUNK][n % _CHUNK] = o
+        return o
 
 
 def stow(app):
-    """Set the App's driving objects aside as plain values in ``app._stowed`` and drop the
-    driving modules. Nothing changes if this fails (the objects are replaced only at the
-    end)."""
+    """Set the App's driving objects aside, encoded, in ``app._stowed`` and drop the driving
+    modules. Nothing changes if this fails (the objects are replaced only at the end)."""
     odo = app.odometer
     on_step, on_gap = odo.on_step, odo.on_gap
     odo.on_step = odo.on_gap = None  # bound to the segmenter: attached again by unstow
     try:
-        stowed = _flatten([getattr(app, a) for a in ATTRS])
+        w = _Writer()
+        for a in ATTRS:
+            w.value(getattr(app, a))
+        stowed = (w.end(), w.kept, w.used)
     except BaseException:
         odo.on_step, odo.on_gap = on_step, on_gap
         raise
     for a in ATTRS:
         setattr(app, a, None)
     app._stowed = stowed
-    del odo, on_step, on_gap
+    del odo, on_step, on_gap, w
     if app.unload:  # CPython keeps its modules (App.unload)
         unload_modules(MODULES)
-
-
-def _flatten(objs):
-    classes = {}
-    for m in MODULES:
-        mod = sys.modules.get(m)
-        if mod is not None:
-            for v in mod.__dict__.values():
-                if type(v) is type:
-                    classes[v] = m
-    memo = {}
-
-    def out(v):
-        t = type(v)
-        if t not in classes and t is not list and t is not tuple and t is not dict:
-            return v
-        i = id(v)
-        if i in memo:
-            s = memo[i]
-            if s is None:  # a reference back into an object being stowed
-                raise ValueError("stow: cycle through a " + t.__name__)
-            return s
-        if t in classes:
-            memo[i] = None
-            attrs = v.__dict__
-            s = [None] * (3 + 2 * len(attrs))
-            s[0] = type
-            s[1] = classes[t]
-            s[2] = t.__name__
-            j = 3
-            for k, x in attrs.items():
-                s[j] = k
-                s[j + 1] = out(x)
-                j += 2
-            memo[i] = s
-            return s
-        # A container: copied only when an item changes (plain data stays the same object).
-        s = None
-        if t is dict:
-            j = 1
-            for k, x in v.items():
-                y = out(x)
-                if s is None and y is not x:
-                    s = [None] * (1 + 2 * len(v))
-                    s[0] = dict
-                    for kk, xx in v.items():
-                        if kk == k:
-                            break
-                        s[j] = kk
-                        s[j + 1] = xx
-                        j += 2
-                if s is not None:
-                    s[j] = k
-                    s[j + 1] = y
-                    j += 2
-        else:
-            n = len(v)
-            for j in range(n):
-                x = v[j]
-                y = out(x)
-                if s is None and (y is not x or (j == 0 and x in _MARKS)):
-                    s = [None] * (1 + n)
-                    s[0] = t
-                    for jj in range(j):
-                        s[jj + 1] = v[jj]
-                if s is not None:
-                    s[j + 1] = y
-        if s is not None:
-            memo[i] = s
-            return s
-        return v
-
-    return [out(v) for v in objs]
 
 
 def unstow(app):
@@ -151,37 +388,16 @@ def unstow(app):
     stowed = app._stowed
     if stowed is None:
         return
-    memo = {}
-
-    def back(v):
-        if type(v) is not list or not v or v[0] not in _MARKS:
-            return v
-        o = memo.get(id(v))
-        if o is not None:
-            return o
-        kind = v[0]
-        n = len(v)
-        if kind is type:
-            __import__(v[1])
-            o = memo[id(v)] = object.__new__(getattr(sys.modules[v[1]], v[2]))
-            for i in range(3, n, 2):
-                setattr(o, v[i], back(v[i + 1]))
-        elif kind is dict:
-            o = memo[id(v)] = {}
-            for i in range(1, n, 2):
-                o[v[i]] = back(v[i + 1])
-        else:
-            o = [None] * (n - 1)
-            if kind is list:
-                memo[id(v)] = o
-            for i in range(1, n):
-                o[i - 1] = back(v[i])
-            if kind is tuple:
-                o = memo[id(v)] = tuple(o)
-        return o
-
+    # The code first, then the data: the modules' long-lived objects are not interleaved
+    # with the decoding's short-lived ones (holes a fragmented heap cannot spare).
+    for j in range(len(MODULES)):
+        if stowed[2] >> j & 1:
+            __import__(MODULES[j])
+    gc.collect()
+    r = _Reader(stowed[0], stowed[1])
+    objs = [r.value() for _ in ATTRS]
     for i in range(len(ATTRS)):
-        setattr(app, ATTRS[i], back(stowed[i]))
+        setattr(app, ATTRS[i], objs[i])
     seg = app.segmenter
     app.odometer.on_step = seg.step
     app.odometer.on_gap = seg.gap

@@ -265,6 +265,45 @@ def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
     assert type(app.parser["a"]) is tuple and type(app.parser["c"]) is list
 
 
+def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
+    from protocol import tariff
+
+    class Box:
+        pass
+
+    shared = [1, 2]
+    buf = bytearray(b"kept as it is")
+    a = tariff.TimeBand(1, 0x7F, 0, 600)
+    b = tariff.TimeBand(2, 0x60, 600, 1440)
+    c = tariff.TimeBand(3, 1, 0, 10)
+    c.note = "\u00e9t\u00e9"  # the same class with one more attribute: another layout
+    plain = [None, True, False, 0, 127, 128, -1, -(1 << 70), (1 << 255) + 12345, b""]
+    plain += [b"x" * 300, "\u00fcn\u00efcode", (), (1, 2), (1, 2, 3), (1, 2, 3, 4)]
+    values = list(plain)
+    values += [shared, shared, {"k": shared, 3: (a, b)}, [a, b, c, a], buf, tariff.TimeBand]
+    app = Box()
+    app.unload = False  # the modules stay: the rebuilt objects are of the same classes
+    app.parser = values
+    app.odometer = Box()
+    app.odometer.on_step = app.odometer.on_gap = None
+    app.segmenter = Box()
+    app.segmenter.step = app.segmenter.gap = None
+    app.policies = app.accounting = None
+    stowing.stow(app)
+    pieces = app._stowed[0]
+    assert pieces and [type(p) for p in pieces] == [bytes] * len(pieces)
+    assert max(len(p) for p in pieces) <= stowing.PIECE  # no large block needed for them
+    stowing.unstow(app)
+    out = app.parser
+    assert out[:16] == plain and [type(v) for v in out[:16]] == [type(v) for v in plain]
+    assert out[16] == [1, 2] and out[16] is out[17] and out[16] is not shared  # rebuilt once
+    assert out[18]["k"] is out[16] and out[18][3][0] is out[19][0] is out[19][3]
+    a2, b2, c2 = out[19][:3]
+    assert [type(x) for x in (a2, b2, c2)] == [tariff.TimeBand] * 3 and a2 is not a
+    assert a2.__dict__ == a.__dict__ and b2.__dict__ == b.__dict__ and c2.__dict__ == c.__dict__
+    assert out[20] is buf and out[21] is tariff.TimeBand  # a buffer kept; a class by name
+
+
 @modules_kept
 def test_a_power_fail_while_stowed_still_commits_the_open_segment():
     from firmware.board.sense import Sense
