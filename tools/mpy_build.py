@@ -32,6 +32,9 @@ snippets run over mpremote):
   imports (renamed private, mpy-cross would fold it away), or an attribute of anything but a
   device module: two renamed names sharing a short name could meet on one object.
 
+A module's import of ``const`` is dropped where mpy-cross folds every use of it
+(:func:`without_const_import`): one global less in every module that has constants.
+
 Tracebacks stay readable: renaming is token by token, so line numbers do not move, and the
 file name embedded with ``-s`` is the module's ``__file__`` on the device (one qstr for the
 two); :func:`renames` gives the table to read a renamed name back.
@@ -354,6 +357,46 @@ def renamed_source(path: str, root: Path = REPO) -> str:
     return "".join(lines)
 
 
+def without_const_import(text: str) -> str:
+    """``text`` without its import of ``const`` when mpy-cross folds every ``const()`` call
+    in it (``NAME = const(...)`` at module level: the name is then never looked up on the
+    device). The import cost each module a global, and with it, for some, the next size of
+    module dict (a 47-entry table, 752 bytes at 64 bits, instead of 37 for
+    protocol.ristretto) — a block the commit path's import after a sync must find. The
+    import's lines are kept (as blank lines where nothing is left): line numbers do not
+    move."""
+    tree = ast.parse(text)
+    folded = {
+        id(n.value.func)
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and len(n.targets) == 1
+        and isinstance(n.targets[0], ast.Name)
+        and isinstance(n.value, ast.Call)
+        and isinstance(n.value.func, ast.Name)
+        and n.value.func.id == "const"
+    }
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id == "const" and id(n) not in folded:
+            return text  # used otherwise: the name must exist on the device
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.ImportFrom)
+            and node.module in ("protocol.compat", "micropython")
+            and any(a.name == "const" and a.asname is None for a in node.names)
+        ):
+            continue
+        rest = [a.name + (" as " + a.asname if a.asname else "") for a in node.names]
+        rest.remove("const")
+        lines = text.splitlines(keepends=True)
+        first, last = node.lineno, node.end_lineno or node.lineno
+        lines[first - 1] = "from %s import %s\n" % (node.module, ", ".join(rest)) if rest else "\n"
+        for i in range(first, last):
+            lines[i] = "\n"
+        return "".join(lines)
+    return text
+
+
 def compile_module(mpy_cross: str, path: str, out: Path, work: Path, root: str = "") -> None:
     """``path`` (repository-relative) compiled to ``out`` with its names renamed.
 
@@ -363,7 +406,7 @@ def compile_module(mpy_cross: str, path: str, out: Path, work: Path, root: str =
     the two are one qstr instead of two."""
     src = work / path
     src.parent.mkdir(parents=True, exist_ok=True)
-    src.write_text(renamed_source(path))
+    src.write_text(without_const_import(renamed_source(path)))
     out.parent.mkdir(parents=True, exist_ok=True)
     shown = root + path[: -len(".py")] + ".mpy"
     proc = subprocess.run(

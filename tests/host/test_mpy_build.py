@@ -194,3 +194,48 @@ def test_the_embedded_file_name_is_the_modules_file_on_the_device(
     # and mpy-cross accepted the renamed source (the file is a valid .mpy: magic "M", v6)
     assert out.read_bytes()[:2] == b"M\x06"
     subprocess.run([mpy_cross, "--version"], check=True, capture_output=True)
+
+
+CONSTS = """from protocol.compat import (
+    const,
+    is_int,
+)
+
+LIMIT = const(5)
+_NAME = const("quietmile")
+
+
+def check():
+    return is_int(LIMIT), LIMIT * 2, _NAME
+"""
+
+
+def test_the_import_of_const_is_dropped_only_where_every_use_is_folded(
+    mpy_cross: str, micropython: str, tmp_path: Path
+) -> None:
+    out = mb.without_const_import(CONSTS)
+    assert "const," not in out and "from protocol.compat import is_int\n" in out
+    assert len(out.splitlines()) == len(CONSTS.splitlines())  # tracebacks keep their lines
+    called = CONSTS + "\n\ndef f():\n    return const(1)\n"  # a call mpy-cross does not fold
+    assert mb.without_const_import(called) == called
+    aliased = CONSTS.replace("    const,", "    const as c,")
+    assert mb.without_const_import(aliased) == aliased
+    # compiled without the name, the module runs on MicroPython: LIMIT is still a global
+    (tmp_path / "protocol").mkdir()
+    (tmp_path / "protocol" / "compat.py").write_text("def is_int(v):\n    return type(v) is int\n")
+    (tmp_path / "m.py").write_text(out)
+    subprocess.run([mpy_cross, "-o", str(tmp_path / "m.mpy"), str(tmp_path / "m.py")], check=True)
+    (tmp_path / "m.py").unlink()
+    run = "import m; print(m.check(), m.LIMIT, hasattr(m, 'const'))"
+    proc = subprocess.run(
+        [micropython, "-c", run], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "(True, 10, 'quietmile') 5 False"
+    # every device module that imports const loses it on the device
+    dropped = [
+        p
+        for p in sorted((mb.REPO / "protocol").rglob("*.py"))
+        + sorted((mb.REPO / "firmware").rglob("*.py"))
+        if "import" in (t := p.read_text()) and "const(" in t and mb.without_const_import(t) != t
+    ]
+    assert len(dropped) > 25
