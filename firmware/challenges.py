@@ -29,18 +29,17 @@ pages: the rest waits for the next sync, nearest deadlines first.
 
 import os
 
-# The uplink's names through the package (uplink.X): a module with fewer globals has a smaller
-# dict, one block the network phase's fragmented heap must find in one piece.
-from firmware import uplink
+# Other modules' names through their modules (uplink.X, sealed_files.X, record.X): a module
+# with fewer globals has a smaller dict (36 globals: 37 entries, 592 bytes at 64 bits, not 47),
+# one block the network phase's fragmented heap must find in one piece.
+from firmware import opening, uplink
 from firmware.ledger import LedgerError, atomic
-from firmware.opening import opening_payload, opens_pair
-from firmware.uplink.sealed import SealedInvalid, StatementFiles, cbor_head
+from firmware.uplink import sealed as sealed_files
 from firmware.uplink.signed import signed_headers
-from protocol import cbor, cose, envelopes, labels
+from protocol import cbor, cose, envelopes, labels, record
 from protocol.compat import const, lazy_names
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
-from protocol.record import CHALLENGE_ID_LEN, CHALLENGE_INDEX
 
 # Outcomes of handle(); the numbers are how answered.bin stores them.
 ANSWERED = "answered"  # the opening was accepted (2xx)
@@ -52,8 +51,6 @@ REJECTED = "rejected"  # the backend refused our opening (4xx)
 DEFERRED = "deferred"  # no GNSS time yet, or the POST failed: again on the next poll
 _CODES = (ANSWERED, EXPIRED, REFUSED, UNAVAILABLE, REJECTED)
 
-_ID_LEN = CHALLENGE_ID_LEN
-_ENTRY = _ID_LEN + 1
 MAX_REMEMBERED = 256
 
 # Challenges per page: 8 envelopes are at most ~2 KB. The backend sends up to 32 (~8 KB, within
@@ -65,8 +62,8 @@ MAX_REMEMBERED = 256
 PAGE_SIZE = 8
 MAX_PAGES = 32
 # A Challenge envelope is at most ~250 bytes (64-character obu_id, largest field values).
-MAX_ENVELOPE_BYTES = 256
-MAX_CURSOR_LEN = 64
+_MAX_ENVELOPE_BYTES = const(256)
+_MAX_CURSOR_LEN = const(64)
 _CURSOR_CHARS = const("-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -79,21 +76,11 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from firmware.challenge_refusals import SegmentUnavailable as SegmentUnavailable
 
 
-__getattr__ = lazy_names(
+# Inside this module the refusals are not globals (a module __getattr__ serves attribute
+# lookups, not a module's own names): raise _refusal("SegmentUnavailable")(why).
+_refusal = __getattr__ = lazy_names(
     __name__, ("firmware.challenge_refusals", ("ChallengeInvalid", "SegmentUnavailable"))
 )
-
-
-def _invalid(why):
-    from firmware.challenge_refusals import ChallengeInvalid
-
-    return ChallengeInvalid(why)
-
-
-def _unavailable(why):
-    from firmware.challenge_refusals import SegmentUnavailable
-
-    return SegmentUnavailable(why)
 
 
 # --- ledger payloads -------------------------------------------------------------------------
@@ -107,20 +94,20 @@ def record_times(payload):
     """(index, t_start, t_end) of the SegmentRecord inside a ledger payload, from the heads
     only: the trace is not decoded. SegmentUnavailable if the payload is not such an entry."""
     try:
-        m, v, i = cbor_head(payload, 0)
-        m2, _, i = cbor_head(payload, i)  # bstr head of record_bytes
-        m3, n, i = cbor_head(payload, i)
+        m, v, i = sealed_files.cbor_head(payload, 0)
+        m2, _, i = sealed_files.cbor_head(payload, i)  # bstr head of record_bytes
+        m3, n, i = sealed_files.cbor_head(payload, i)
         if (m, v, m2, m3, n) != (4, 5, 2, 5, 12):
-            raise _unavailable("ledger payload does not hold a SegmentRecord")
+            raise _refusal("SegmentUnavailable")("ledger payload does not hold a SegmentRecord")
         out = []
         for key in (1, 2, 3):
-            m, k, i = cbor_head(payload, i)
-            m2, val, i = cbor_head(payload, i)
+            m, k, i = sealed_files.cbor_head(payload, i)
+            m2, val, i = sealed_files.cbor_head(payload, i)
             if (m, k, m2) != (0, key, 0):
-                raise _unavailable("SegmentRecord keys 1..3 malformed")
+                raise _refusal("SegmentUnavailable")("SegmentRecord keys 1..3 malformed")
             out.append(val)
-    except (IndexError, SealedInvalid):
-        raise _unavailable("ledger payload truncated") from None
+    except (IndexError, sealed_files.SealedInvalid):
+        raise _refusal("SegmentUnavailable")("ledger payload truncated") from None
     return out[0], out[1], out[2]
 
 
@@ -131,17 +118,17 @@ def split_payload(payload):
     except ProtocolError:
         parts = None
     if not isinstance(parts, list) or len(parts) != 5:
-        raise _unavailable("ledger payload malformed")
+        raise _refusal("SegmentUnavailable")("ledger payload malformed")
     for p in parts:
         if not isinstance(p, bytes):
-            raise _unavailable("ledger payload malformed")
+            raise _refusal("SegmentUnavailable")("ledger payload malformed")
     return parts
 
 
 def cursor_ok(cursor):
     """Whether a next-page cursor can go into our request line as it is: 1..64 characters
     unreserved in a URI (RFC 3986), so no escaping and no header or line injection."""
-    if not 0 < len(cursor) <= MAX_CURSOR_LEN:
+    if not 0 < len(cursor) <= _MAX_CURSOR_LEN:
         return False
     for c in cursor:
         if c not in _CURSOR_CHARS:
@@ -172,18 +159,18 @@ class _PageBuffer:
         definite-length array of byte strings."""
         body = memoryview(self.buf)
         try:
-            major, count, i = cbor_head(body, 0)
+            major, count, i = sealed_files.cbor_head(body, 0)
             if major != 4:
-                raise SealedInvalid("not an array")
+                raise sealed_files.SealedInvalid("not an array")
             start = i
             for _ in range(count):
-                major, k, i = cbor_head(body, i)
+                major, k, i = sealed_files.cbor_head(body, i)
                 if major != 2:
-                    raise SealedInvalid("an item is not a byte string")
+                    raise sealed_files.SealedInvalid("an item is not a byte string")
                 i += k
             if i != len(body):
-                raise SealedInvalid("not one array")
-        except (IndexError, SealedInvalid) as e:
+                raise sealed_files.SealedInvalid("not one array")
+        except (IndexError, sealed_files.SealedInvalid) as e:
             raise uplink.BadResponse(
                 "challenge page is not a CBOR array of envelopes: %s" % e
             ) from None
@@ -192,7 +179,7 @@ class _PageBuffer:
     def _envelopes(self, i, count):
         body = memoryview(self.buf)
         for _ in range(count):
-            _, k, i = cbor_head(body, i)
+            _, k, i = sealed_files.cbor_head(body, i)
             yield bytes(body[i : i + k])
             i += k
 
@@ -206,14 +193,15 @@ class _Remembered:
 
     def outcome(self, cid):
         d = self.data
-        for off in range(0, len(d) - _ENTRY + 1, _ENTRY):
-            if d[off : off + _ID_LEN] == cid:
-                code = d[off + _ID_LEN]
+        n = record.CHALLENGE_ID_LEN
+        for off in range(0, len(d) - n, n + 1):  # entries of the id and a code byte
+            if d[off : off + n] == cid:
+                code = d[off + n]
                 return _CODES[code - 1] if 1 <= code <= len(_CODES) else REFUSED
         return None
 
     def add(self, cid, outcome):
-        keep = (MAX_REMEMBERED - 1) * _ENTRY
+        keep = (MAX_REMEMBERED - 1) * (record.CHALLENGE_ID_LEN + 1)
         d = self.data[-keep:] if len(self.data) > keep else self.data
         self.data = d + cid + bytes((_CODES.index(outcome) + 1,))
         atomic.atomic_write(self.path, self.data)
@@ -251,7 +239,7 @@ class ChallengeResponder:
         self.clock = clock
         self.store = store
         self.rng = rng if rng is not None else os.urandom
-        self.files = files if files is not None else StatementFiles(root)
+        self.files = files if files is not None else sealed_files.StatementFiles(root)
         self.status = status
         self._open_period = open_period
         self._resolve = authority if callable(authority) else uplink.authority_resolver(authority)
@@ -333,7 +321,7 @@ class ChallengeResponder:
             target += "&cursor=" + cursor
         path = self.client.base_path + target
         hdrs = signed_headers(self.signer, "GET", path, b"", self.clock.now(), self.rng)
-        buf = _PageBuffer(self.page_size * MAX_ENVELOPE_BYTES + 16)
+        buf = _PageBuffer(self.page_size * _MAX_ENVELOPE_BYTES + 16)
         resp = self.client.request("GET", target, headers=hdrs, sink=buf)
         if not resp.ok:
             resp.body = buf.value()  # the JSON error, for its code
@@ -396,39 +384,45 @@ class ChallengeResponder:
         seq = ch.statement_seq
         try:
             sealed = self.files.sealed(seq)
-        except SealedInvalid:
+        except sealed_files.SealedInvalid:
             self._fault()
-            raise _unavailable("statement %d is damaged on flash" % seq) from None
+            raise _refusal("SegmentUnavailable")("statement %d is damaged on flash" % seq) from None
         if sealed is None:
-            raise _unavailable("statement %d is not on this unit" % seq)
+            raise _refusal("SegmentUnavailable")("statement %d is not on this unit" % seq)
         if sealed.obu_id != self.obu_id:
-            raise _invalid("statement %d names another OBU" % seq)
+            raise _refusal("ChallengeInvalid")("statement %d names another OBU" % seq)
         found = self.find_segment(ch, sealed)
         if found is None:
-            payload = opening_payload(ch.challenge_id, self.obu_id, seq)
+            payload = opening.opening_payload(ch.challenge_id, self.obu_id, seq)
         else:
             index, ledger_payload = found
             rec, salt, blind, price_c, trace_c = split_payload(ledger_payload)
             # The opening must open the statement's pair i; if the ledger disagrees, sending
             # it would only prove the unit broken: report instead.
-            if not opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
+            if not opening.opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
                 self._fault()
-                raise _unavailable("ledger segment %d disagrees with statement" % index)
-            payload = opening_payload(ch.challenge_id, self.obu_id, seq, index, rec, salt, blind)
+                raise _refusal("SegmentUnavailable")(
+                    "ledger segment %d disagrees with statement" % index
+                )
+            payload = opening.opening_payload(
+                ch.challenge_id, self.obu_id, seq, index, rec, salt, blind
+            )
         return cose.sign1(payload, self.signer, labels.CTY_OPENING)
 
     def find_segment(self, ch, sealed):
         """(index, ledger payload) of the challenged segment, or None if none covers."""
         count = sealed.segment_count
-        if ch.kind == CHALLENGE_INDEX and ch.segment_index >= count:
-            raise _invalid("segment %d of %d" % (ch.segment_index, count))
+        if ch.kind == record.CHALLENGE_INDEX and ch.segment_index >= count:
+            raise _refusal("ChallengeInvalid")("segment %d of %d" % (ch.segment_index, count))
         if count == 0:
             return None
         log = self._period(sealed.period_start)
         try:
             if log.count < count:
-                raise _unavailable("ledger holds %d of %d segments" % (log.count, count))
-            if ch.kind == CHALLENGE_INDEX:
+                raise _refusal("SegmentUnavailable")(
+                    "ledger holds %d of %d segments" % (log.count, count)
+                )
+            if ch.kind == record.CHALLENGE_INDEX:
                 return ch.segment_index, log.read(ch.segment_index)
             at = ch.at_time
             i = 0
@@ -442,7 +436,9 @@ class ChallengeResponder:
             return None
         except LedgerError:
             self._fault()
-            raise _unavailable("ledger of period %d unreadable" % sealed.period_start) from None
+            raise _refusal("SegmentUnavailable")(
+                "ledger of period %d unreadable" % sealed.period_start
+            ) from None
 
     def _period(self, period_id):
         if self._open_period is not None:
@@ -456,7 +452,7 @@ class ChallengeResponder:
         else:
             log = None  # Store.open would create an empty period: never for a lookup
         if log is None:
-            raise _unavailable("ledger period %d is gone" % period_id)
+            raise _refusal("SegmentUnavailable")("ledger period %d is gone" % period_id)
         return log
 
     # --- sending ------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import errno
 from firmware import challenges as chm
 from firmware import ledger
 from firmware import status as st
-from firmware.challenges import ChallengeResponder, opening_payload, record_times
+from firmware.challenges import ChallengeResponder, record_times
 from firmware.ledger import atomic
+from firmware.opening import opening_payload
 from firmware.uplink.http import HttpClient
 from protocol import cbor, cose, labels, messages, verify
 from protocol.hashing import sha256
