@@ -239,3 +239,38 @@ def test_the_import_of_const_is_dropped_only_where_every_use_is_folded(
         if "import" in (t := p.read_text()) and "const(" in t and mb.without_const_import(t) != t
     ]
     assert len(dropped) > 25
+
+
+NAMES = """UNLOAD = ("firmware.uplink.outbox", "firmware.uplink.signed", "protocol.cbor_decode")
+CODES = ("accounting_error", "invalid_segment", "period_closed", "period_full")
+
+
+def run():
+    return UNLOAD[0], CODES[-1], "ordinary text, not a name"
+"""
+
+
+def test_strings_that_could_be_names_load_as_qstrs(
+    mpy_cross: str, micropython: str, tmp_path: Path
+) -> None:
+    out = mb.with_strings_as_names(NAMES)
+    assert out.startswith(NAMES) and "    import firmware.uplink.outbox\n" in out
+    assert "    accounting_error\n" in out and "ordinary" not in out[len(NAMES) :]
+    assert mb.with_strings_as_names("X = 'a b'\n") == "X = 'a b'\n"  # nothing to add
+    assert "import utc_offsets.from" not in mb.with_strings_as_names("X = 'utc_offsets.from'\n")
+    heap = {}
+    for name, src in (("plain", NAMES), ("named", out)):
+        (tmp_path / "m.py").write_text(src)
+        subprocess.run(
+            [mpy_cross, "-o", str(tmp_path / "m.mpy"), str(tmp_path / "m.py")], check=True
+        )
+        (tmp_path / "m.py").unlink()
+        code = "import gc; gc.collect(); a = gc.mem_alloc(); import m; gc.collect()\n"
+        code += "print(m.run(), gc.mem_alloc() - a)"
+        proc = subprocess.run(
+            [micropython, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        result, heap[name] = proc.stdout.rsplit(" ", 1)
+        assert result == "('firmware.uplink.outbox', 'period_full', 'ordinary text, not a name')"
+    # seven string objects fewer (16 bytes or more each), for a few entries of the qstr table
+    assert int(heap["named"]) <= int(heap["plain"]) - 7 * 16, heap
