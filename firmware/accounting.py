@@ -88,31 +88,37 @@ _fault = __getattr__ = lazy_names(
 # --- ledger entries -------------------------------------------------------------------------
 
 
-def encode_entry(record_bytes, salt, blind, price_commitment, trace_commitment):
-    """The ledger payload of one segment: cbor.encode([record_bytes, salt, blind, C, T])."""
+def entry_pieces(record, salt, blind, price_commitment, trace_commitment):
+    """The ledger payload of one segment as a list of pieces whose concatenation is
+    cbor.encode([record_bytes, salt, blind, C, T]); Ledger.append takes the list as it is.
+
+    ``record`` is the record's canonical encoding, as bytes or as a list or tuple of its
+    pieces (the commit path's, never joined: late in a day's driving the heap may have no
+    block as long as a record or an entry in one piece).
+    """
     if (len(salt), len(blind), len(price_commitment), len(trace_commitment)) != (16, 32, 32, 32):
         raise _fault("EntryCorrupt")("salt is 16 bytes; blind and commitments 32")
-    return b"".join(
-        (
-            b"\x85",
-            cbor.head(2, len(record_bytes)),
-            record_bytes,
-            b"\x50",
-            salt,
-            b"\x58\x20",
-            blind,
-            b"\x58\x20",
-            price_commitment,
-            b"\x58\x20",
-            trace_commitment,
-        )
+    if isinstance(record, (bytes, bytearray)):
+        n = len(record)
+        record = [record]
+    else:
+        n = 0
+        for p in record:
+            n += len(p)
+        if not isinstance(record, list):
+            record = list(record)
+    h = b"\x58\x20"  # the 32-byte fields' bstr head
+    return (
+        [b"\x85" + cbor.head(2, n)]
+        + record
+        + [b"\x50", salt, h, blind, h, price_commitment, h, trace_commitment]
     )
 
 
 def split_entry(entry):
     """(record_bytes, salt, blind, C, T) of a ledger payload, without the CBOR decoder.
 
-    The layout is fixed by encode_entry, so the four 16/32-byte fields are at known offsets
+    The layout is fixed by entry_pieces, so the four 16/32-byte fields are at known offsets
     from the end and only the record's bstr head needs parsing.
     """
     n = len(entry)

@@ -7,9 +7,14 @@ comb tables, tariff, geo). ``commit_segment`` returns the ledger entry::
     CBOR [record_bytes, salt(16), blind(32, LE), C(32), T(32)]
 
 with C = pedersen.commit(price_micro, r) and T = record.trace_commitment(record_bytes, salt).
+
+The record and the entry are made, hashed and stored as a list of pieces of at most ~100
+bytes, never joined: late in a day's driving a fragmented heap may have no free block as long
+as a record (~450-600 bytes for a 15-minute segment) or an entry (123 bytes more), while it
+has plenty of small ones.
 """
 
-from firmware.accounting import SALT_LEN, InvalidSegment, encode_entry
+from firmware.accounting import SALT_LEN, InvalidSegment, entry_pieces
 from protocol import cbor, pedersen
 from protocol.compat import const, is_int
 from protocol.geo import LAT_MAX_E7, LON_MAX_E7
@@ -24,16 +29,20 @@ from protocol.record import (
 from protocol.tariff import price_micro
 
 _U32 = const(0x100000000)
+# A piece of the record takes trace points until it holds this many bytes: with the fixed
+# fields (at most 84 bytes) or points (at most 20 bytes each) a piece stays under 100 bytes.
+_PIECE_BYTES = const(80)
 
 
 def commit_segment(record, rng):
-    """(entry bytes, blind as int, trace commitment) for a checked record with its index set."""
+    """(entry as a list of pieces, blind as int, trace commitment) for a checked record with
+    its index set; Ledger.append takes the pieces as they are."""
     blind = pedersen.random_blind(rng)
     salt = rng(SALT_LEN)
-    record_bytes = encode_record(record)
+    pieces = record_pieces(record)
     price_c = pedersen.commit(record.price_micro, blind)
-    trace_c = trace_commitment(record_bytes, salt)
-    entry = encode_entry(record_bytes, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
+    trace_c = trace_commitment(pieces, salt)
+    entry = entry_pieces(pieces, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
     return entry, blind, trace_c
 
 
@@ -60,13 +69,15 @@ def _int(buf, v):
         buf.extend(v.to_bytes(8, "big"))
 
 
-def encode_record(r):
-    """SegmentRecord.encode() without the generic encoder: the same canonical bytes, ~4x faster.
+def record_pieces(r):
+    """SegmentRecord.encode() without the generic encoder, as a list of pieces (bytearrays
+    under 100 bytes) whose concatenation is the canonical encoding.
 
     The generic cbor.encode walks a freshly built map of lists (to_map) with type dispatch per
     item; a 15-minute record has ~90 trace points, and that walk cost a quarter of a Pedersen
-    commitment on MicroPython. Keys 1..12 are small ints, so canonical order is numeric order.
-    Fields must already be checked (_check_record).
+    commitment on MicroPython (this is ~4x faster). Keys 1..12 are small ints, so canonical
+    order is numeric order. Pieces, not one buffer: see the module's docstring. Fields must
+    already be checked (check_record).
     """
     buf = bytearray(b"\xac\x01")
     _int(buf, r.index)
@@ -88,14 +99,17 @@ def encode_record(r):
     buf.append(11)
     _int(buf, r.flags)
     buf.append(12)
-    n = len(r.trace)
-    buf.extend(cbor.head(4, n))
+    buf.extend(cbor.head(4, len(r.trace)))
+    pieces = [buf]
     for dt, lat, lon in r.trace:
+        if len(buf) >= _PIECE_BYTES:
+            buf = bytearray()
+            pieces.append(buf)
         buf.append(0x83)
         _int(buf, dt)
         _int(buf, lat)
         _int(buf, lon)
-    return bytes(buf)
+    return pieces
 
 
 def check_record(r):

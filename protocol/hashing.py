@@ -20,12 +20,22 @@ def tagged_hash(label, *parts):
     """SHA-256 over a domain label and length-prefixed parts.
 
     Encoding: for the label and then every part, a 4-byte big-endian length followed by the
-    bytes. Length prefixes make the split between parts unambiguous.
+    bytes. Length prefixes make the split between parts unambiguous. A part may also be a list
+    or tuple of byte strings, hashed as their concatenation without joining them (the OBU
+    commits to a record it holds in pieces: a fragmented heap may have no record-long block).
     """
     h = hashlib.sha256()
     for p in (label,) + parts:
-        h.update(len(p).to_bytes(4, "big"))
-        h.update(p)
+        if isinstance(p, (list, tuple)):
+            n = 0
+            for q in p:
+                n += len(q)
+            h.update(n.to_bytes(4, "big"))
+            for q in p:
+                h.update(q)
+        else:
+            h.update(len(p).to_bytes(4, "big"))
+            h.update(p)
     return h.digest()
 
 

@@ -160,7 +160,11 @@ class SegmentRecord(Message):
 
 
 def trace_commitment(record_bytes, salt):
-    """Salted SHA-256 commitment to a SegmentRecord's canonical encoding."""
+    """Salted SHA-256 commitment to a SegmentRecord's canonical encoding.
+
+    ``record_bytes`` may be a list or tuple of pieces whose concatenation is the encoding (the
+    OBU's commit path): the commitment is the same as for the joined bytes.
+    """
     if len(salt) != SALT_LEN:
         from protocol.errors import InvalidMessage
 

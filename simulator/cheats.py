@@ -32,7 +32,7 @@ from protocol import tables_ristretto as _tables
 from simulator.fw import module
 
 App: Any = module("firmware.app").App
-encode_entry: Any = module("firmware.accounting").encode_entry
+entry_pieces: Any = module("firmware.accounting").entry_pieces
 
 HONEST = "honest"
 SWITCH_OFF = "switch_off"
@@ -195,7 +195,7 @@ class CheatApp(App):
             ristretto.comb_mult2(blind, _tables.H_COMB, negative, _tables.B_COMB)
         )
         trace_c = messages.trace_commitment(record_bytes, salt)
-        entry = encode_entry(record_bytes, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
+        entry = entry_pieces(record_bytes, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
         lg.append(entry)
         tot.fold(-amount, blind, pid, trace_c)
         acc._write_checkpoint(tot)

@@ -107,12 +107,25 @@ class FileCrypto:
         keystream made a piece at a time, so that nothing as long as the record is allocated
         (a fragmented heap may not have that in one piece; Ledger.append writes the pieces
         out as they come). Keystream block i is AES(nonce ‖ seq ‖ 0⁴ ‖ i) (16 bytes) or
-        SHA-256(key ‖ nonce ‖ seq ‖ i) (32 bytes)."""
-        n = len(data)
+        SHA-256(key ‖ nonce ‖ seq ‖ i) (32 bytes).
+
+        ``data`` is bytes, or a list or tuple of pieces (bytes or bytearray) standing for
+        their concatenation: the commit path hands a segment's entry over in pieces and never
+        joins them. The keystream runs on across the pieces' boundaries (each window of
+        _XOR_CHUNK bytes is gathered from the pieces it covers, then XORed at once), so the
+        output is the same, piece for piece, as for the joined bytes."""
+        pieces = data if isinstance(data, (list, tuple)) else (data,)
+        n = 0
+        for p in pieces:
+            n += len(p)
         ctr = nonce + seq.to_bytes(4, "big")
         head = ctr + bytes(4)
         ks = bytearray(_XOR_CHUNK)
         mv = memoryview(ks)
+        text = bytearray(_XOR_CHUNK)  # the window's plaintext, gathered from the pieces
+        tv = memoryview(text)
+        j = 0  # the piece being read, from its byte a on
+        a = 0
         for o in range(0, n, _XOR_CHUNK):
             m = n - o if n - o < _XOR_CHUNK else _XOR_CHUNK
             if self._aes is not None:
@@ -129,9 +142,22 @@ class FileCrypto:
                     h.update(i.to_bytes(4, "big"))
                     k = (i << 5) - o
                     ks[k : k + 32] = h.digest()
-            # One bigint XOR per piece runs in C on both interpreters (a per-byte loop would
+            k = 0
+            while k < m:
+                p = pieces[j]
+                t = len(p) - a
+                if t > m - k:
+                    t = m - k
+                # a whole piece is copied as it is; only a piece cut by the window is viewed
+                text[k : k + t] = p if t == len(p) else memoryview(p)[a : a + t]
+                k += t
+                a += t
+                if a == len(p):
+                    j += 1
+                    a = 0
+            # One bigint XOR per window runs in C on both interpreters (a per-byte loop would
             # dominate).
-            x = int.from_bytes(data[o : o + m], "big") ^ int.from_bytes(mv[:m], "big")
+            x = int.from_bytes(tv[:m], "big") ^ int.from_bytes(mv[:m], "big")
             yield x.to_bytes(m, "big")
 
     def mac_start(self, seq, header):

@@ -34,8 +34,10 @@ clean file keeps the rule above exact: after repair, a bad frame anywhere is cor
 copy is O(file) but only runs after a torn write, which LittleFS does not produce.
 
 Memory: nothing is loaded whole. The open-time scan reads into one 512-byte buffer; reads
-hold one record; a sparse index (one offset per 32 records: ~150 ints for a 1 MB month) makes
-``read(i)`` skip at most 31 frame headers. One ``Ledger`` object per period at a time.
+hold one record; appends take the payload whole or in pieces and write the frame as it is
+encrypted, 128 bytes at a time; a sparse index (one offset per 32 records: ~150 ints for a 1 MB
+month) makes ``read(i)`` skip at most 31 frame headers. One ``Ledger`` object per period at a
+time.
 """
 
 import os
@@ -190,14 +192,24 @@ class Ledger:
 
     # --- writing -------------------------------------------------------------------------------
     def append(self, payload):
-        """Encrypt, frame and store ``payload`` (bytes); return its index once it is durable.
+        """Encrypt, frame and store ``payload``; return its index once it is durable.
 
+        ``payload`` is bytes, or a list or tuple of pieces (bytes or bytearray) stored exactly
+        as their concatenation would be (same nonce, keystream and tag): the accounting hands
+        a segment's entry over in pieces, so that nothing as long as the entry is allocated.
         If this raises, the record may or may not be stored (``count`` tells); the next append
         first repairs whatever a failed write left behind.
         """
-        if not isinstance(payload, (bytes, bytearray)):
-            raise errors.InvalidRecord("payload must be bytes")
-        n = len(payload)
+        if isinstance(payload, (bytes, bytearray)):
+            n = len(payload)
+        elif isinstance(payload, (list, tuple)):
+            n = 0
+            for p in payload:
+                if not isinstance(p, (bytes, bytearray)):
+                    raise errors.InvalidRecord("payload pieces must be bytes")
+                n += len(p)
+        else:
+            raise errors.InvalidRecord("payload must be bytes or a list of bytes")
         if n == 0 or n > MAX_PAYLOAD:
             raise errors.InvalidRecord("payload length %d not in 1..%d" % (n, MAX_PAYLOAD))
         if self._broken:

@@ -26,3 +26,10 @@ def test_tagged_hash_separates_parts_unambiguously():
     b = hashing.tagged_hash(b"L", b"a", b"bc")
     assert a != b
     assert hashing.tagged_hash(b"L1", b"x") != hashing.tagged_hash(b"L2", b"x")
+
+
+def test_a_tagged_hash_part_in_pieces_hashes_as_their_concatenation():
+    whole = hashing.tagged_hash(b"L", b"salt", b"abcdefgh")
+    for pieces in ([b"abcdefgh"], [b"abc", b"", b"defgh"], (bytearray(b"a"), b"bcdefg", b"h")):
+        assert hashing.tagged_hash(b"L", b"salt", pieces) == whole
+    assert hashing.tagged_hash(b"L", [b"salt", b"abcdefgh"]) != whole

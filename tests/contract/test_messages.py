@@ -201,3 +201,10 @@ def test_trace_commitment_depends_on_salt_and_every_record_byte():
     assert a != messages.trace_commitment(r, b"\x01" + bytes(15))
     assert a != messages.trace_commitment(record(dist_m=1235).encode(), bytes(16))
     raises(InvalidMessage, messages.trace_commitment, r, bytes(15))
+
+
+def test_trace_commitment_of_a_record_in_pieces_is_that_of_its_bytes():
+    r = record().encode()
+    salt = bytes(range(16))
+    pieces = [r[:7], r[7:8], b"", r[8:]]
+    assert messages.trace_commitment(pieces, salt) == messages.trace_commitment(r, salt)

@@ -10,7 +10,7 @@ from firmware.accounting import (
     InvalidSegment,
     PeriodClosed,
     PeriodFull,
-    encode_entry,
+    entry_pieces,
     price_and_policy,
     split_entry,
 )
@@ -110,9 +110,8 @@ def test_an_entry_holds_the_record_its_salt_blind_and_both_commitments():
         a.add(r)
         payload = a.ledger(MARCH).read(0)
         rb, salt, blind, c, t = split_entry(payload)
-        assert (
-            payload == cbor.encode([rb, salt, blind, c, t]) == encode_entry(rb, salt, blind, c, t)
-        )
+        assert payload == cbor.encode([rb, salt, blind, c, t])
+        assert payload == b"".join(entry_pieces(rb, salt, blind, c, t))
         assert rb == r.encode() and messages.SegmentRecord.decode(rb).index == 0
         assert len(salt) == 16 and len(blind) == 32 and len(c) == 32 and len(t) == 32
         assert c == pedersen.commit(r.price_micro, pedersen.blind_from_bytes(blind))
@@ -126,14 +125,14 @@ def test_an_entry_holds_the_record_its_salt_blind_and_both_commitments():
 def test_split_entry_handles_every_record_length_head_and_refuses_other_payloads():
     for n in (1, 23, 24, 255, 256, 3000):
         rb = bytes(n)
-        e = encode_entry(rb, b"s" * 16, b"b" * 32, b"c" * 32, b"t" * 32)
+        e = b"".join(entry_pieces(rb, b"s" * 16, b"b" * 32, b"c" * 32, b"t" * 32))
         assert split_entry(e) == (rb, b"s" * 16, b"b" * 32, b"c" * 32, b"t" * 32)
-    good = encode_entry(bytes(50), b"s" * 16, b"b" * 32, b"c" * 32, b"t" * 32)
+    good = b"".join(entry_pieces(bytes(50), b"s" * 16, b"b" * 32, b"c" * 32, b"t" * 32))
     for bad in (good[:-1], good + b"x", b"\x84" + good[1:], cbor.encode([1, 2, 3, 4, 5]), b""):
         raises(acc_mod.EntryCorrupt, split_entry, bad)
 
 
-def test_the_fast_record_encoder_gives_the_canonical_encoding():
+def test_the_fast_record_encoder_gives_the_canonical_encoding_in_small_pieces():
     # every head size of every field, negative coordinates, trace lengths across head sizes
     lcg_values = (0, 1, 23, 24, 255, 256, 65535, 65536, (1 << 32) - 1)
     for n in (1, 23, 24, 255, 256, 512):
@@ -148,7 +147,49 @@ def test_the_fast_record_encoder_gives_the_canonical_encoding():
                  -((v * 31 + i * 977) % 1800000001))
                 for i in range(n)
             ]  # fmt: skip
-            assert commit.encode_record(r) == r.encode(), (n, v)
+            pieces = commit.record_pieces(r)
+            assert b"".join(pieces) == r.encode(), (n, v)
+            assert max(len(p) for p in pieces) < 100, (n, v)
+
+
+def test_record_pieces_stay_small_at_the_largest_fields_and_points():
+    # every field at its largest head, every point too: the fixed part (84 bytes) is a piece
+    # of its own, and pieces of points stay under 100 bytes
+    r = seg(MARCH, n_points=messages.MAX_TRACE_POINTS)
+    r.index = messages.MAX_SEGMENTS - 1
+    r.t_start, r.t_end = 1 << 32, messages.MAX_TIME
+    r.zone_id = r.band_id = r.dist_m = r.rate_micro_per_km = r.price_micro = (1 << 32) - 1
+    r.vehicle_class, r.flags = 255, 7
+    span = r.t_end - r.t_start
+    r.trace = [(span, -900000000, -1800000000)] * messages.MAX_TRACE_POINTS
+    pieces = commit.record_pieces(r)
+    assert b"".join(pieces) == r.encode()
+    assert len(pieces[0]) == 84 and len(pieces[1]) == 80  # four points of 20 bytes
+    assert max(len(p) for p in pieces) < 100
+    # a fixed part under the threshold takes points until it reaches it
+    r.t_start = r.t_end = 1000
+    r.trace = [(0, -900000000, -1800000000)] * 9
+    pieces = commit.record_pieces(r)
+    assert b"".join(pieces) == r.encode() and max(len(p) for p in pieces) < 100
+
+
+def test_a_committed_entry_in_pieces_is_the_encoded_entry_and_its_commitments():
+    r = seg(MARCH + 100, n_points=90)
+    r.index = 7
+    rng = Rng(b"pieces")
+    entry, blind, t = commit.commit_segment(r, rng)
+    assert isinstance(entry, list) and max(len(p) for p in entry) < 100
+    joined = b"".join(entry)
+    rb, salt, blind_b, c, t2 = split_entry(joined)
+    assert rb == r.encode() and t2 == t == messages.trace_commitment(rb, salt)
+    assert joined == cbor.encode([rb, salt, blind_b, c, t])
+    assert c == pedersen.commit(r.price_micro, blind)
+    assert blind_b == pedersen.blind_to_bytes(blind)
+    assert entry_pieces(commit.record_pieces(r), salt, blind_b, c, t) == entry
+    assert b"".join(entry_pieces(rb, salt, blind_b, c, t)) == joined
+    assert entry_pieces(tuple(commit.record_pieces(r)), salt, blind_b, c, t) == entry
+    raises(acc_mod.EntryCorrupt, entry_pieces, rb, salt[:15], blind_b, c, t)
+    raises(acc_mod.EntryCorrupt, entry_pieces, commit.record_pieces(r), salt, blind_b, c, t[:31])
 
 
 def test_the_group_order_is_ristretto255s():

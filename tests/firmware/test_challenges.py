@@ -601,11 +601,11 @@ def test_remembered_ids_are_bounded():
 
 
 def test_ledger_entries_of_the_accounting_code_are_read_alike():
-    from firmware.accounting import encode_entry, split_entry
+    from firmware.accounting import entry_pieces, split_entry
 
     rec = segment_record(5, DRIVE_T0 + 3000)
     parts = [rec.encode(), bytes(range(16)), bytes(32), b"C" * 32, b"T" * 32]
-    entry = encode_entry(*parts)
+    entry = b"".join(entry_pieces(*parts))
     assert record_times(entry) == (5, DRIVE_T0 + 3000, DRIVE_T0 + 3600)
     assert chm.split_payload(entry) == parts
     assert list(split_entry(entry)) == parts

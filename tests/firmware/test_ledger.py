@@ -121,6 +121,60 @@ def test_xor_is_its_own_inverse_and_depends_on_seq_and_nonce():
         assert fc.xor(0, b"abce", p) != c
 
 
+def _splits(data):
+    """The same bytes cut in many ways: whole, byte by byte across a 128-byte window, at
+    and around the window's edges, with empty pieces, as tuples and bytearrays."""
+    n = len(data)
+    yield [data]
+    yield (data,)
+    yield [data[i : i + 1] for i in range(n)]
+    for cut in (1, 15, 16, 17, 31, 32, 33, 127, 128, 129, 255, 256, 257):
+        if cut < n:
+            yield [data[:cut], data[cut:]]
+            yield (b"", bytearray(data[:cut]), b"", data[cut:], b"")
+    yield [data[i : i + 13] for i in range(0, n, 13)]
+    yield [data[i : i + 99] for i in range(0, n, 99)]
+
+
+def test_chunks_of_pieces_are_the_chunks_of_their_concatenation_with_both_ciphers():
+    for cid in (cipher.AES_CTR, cipher.SHA256_CTR):
+        if not cipher.available(cid):
+            continue
+        fc = cipher.FileCrypto(b"\x05" * 32, 7, cid)
+        for n in (1, 16, 127, 128, 129, 300, 573):
+            data = _payload(n, n + 4)[4:]
+            whole = list(fc.chunks(3, b"wxyz", data))
+            assert max(len(c) for c in whole) <= 128
+            for pieces in _splits(data):
+                assert list(fc.chunks(3, b"wxyz", pieces)) == whole, (cid, n, len(pieces))
+
+
+def test_a_payload_in_pieces_is_stored_exactly_as_the_joined_bytes_with_both_ciphers():
+    # Same key, same nonces, same records: the files must be identical byte for byte (same
+    # keystream across the pieces' boundaries, same tag), and both read back the same.
+    for cid in (cipher.AES_CTR, cipher.SHA256_CTR):
+        if not cipher.available(cid):
+            continue
+        payloads = [_payload(i, n) for i, n in enumerate((4, 130, 573, 700, 256))]
+        d1, d2 = _tmpdir(), _tmpdir()
+        try:
+            k1 = ledger.KeyStore(d1 + "/keys", _Rng(b"k"))
+            k2 = ledger.KeyStore(d2 + "/keys", _Rng(b"k"))
+            joined = ledger.open(d1 + "/ledger", 1, k1, cipher=cid, rng=_Rng(b"n"))
+            pieced = ledger.open(d2 + "/ledger", 1, k2, cipher=cid, rng=_Rng(b"n"))
+            count = 0
+            for p in payloads:
+                for pieces in _splits(p):
+                    assert joined.append(p) == pieced.append(pieces) == count
+                    count += 1
+            assert joined.size_bytes == pieced.size_bytes
+            assert _bytes(d1 + "/ledger/p1.log") == _bytes(d2 + "/ledger/p1.log")
+            assert list(_reopen(d2, k2)) == list(_reopen(d1, k1))
+        finally:
+            _rmtree(d1)
+            _rmtree(d2)
+
+
 def test_record_mac_is_hmac_sha256_truncated_to_16_bytes():
     key = b"\x11" * 32
     fc = cipher.FileCrypto(key, 3, cipher.SHA256_CTR)
@@ -231,8 +285,15 @@ def test_bad_payloads_are_rejected_before_writing():
         size = lg.size_bytes
         for bad in ("text", b"", bytes(ledger.MAX_PAYLOAD + 1), 5, None):
             raises(ledger.InvalidRecord, lg.append, bad)
+        too_long = [bytes(100)] * (ledger.MAX_PAYLOAD // 100) + [
+            bytes(ledger.MAX_PAYLOAD % 100 + 1)
+        ]
+        for bad in ([], (b"",), [b"", b""], [b"ok", "text"], [b"ok", 5], (b"ok", None), too_long):
+            raises(ledger.InvalidRecord, lg.append, bad)
         assert lg.count == 1 and atomic.file_size(lg.path) == size
         assert lg.append(bytearray(b"ok")) == 1
+        assert lg.append([b"o", bytearray(b"k")]) == 2
+        assert lg.read(2) == b"ok"
     finally:
         _rmtree(d)
 
