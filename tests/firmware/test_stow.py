@@ -240,20 +240,28 @@ def test_a_failed_stow_changes_nothing():
         ds.rmtree(root)
 
 
-def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
-    class Box:
-        pass
+class _Box:
+    pass
 
-    odd = (list, 1, 2)
-    parts = {"a": odd, "b": [odd, (tuple,)], "c": [dict, 3], "d": [type, "m", "C"]}
-    app = Box()
+
+def bare_app(parser):
+    """An App stand-in whose parser is ``parser`` and whose other stowed attributes are empty;
+    it does not unload (the modules stay: rebuilt objects are of the same classes)."""
+    app = _Box()
     app.unload = False
-    app.parser = parts
-    app.odometer = Box()
+    app.parser = parser
+    app.odometer = _Box()
     app.odometer.on_step = app.odometer.on_gap = None
-    app.segmenter = Box()
+    app.segmenter = _Box()
     app.segmenter.step = app.segmenter.gap = None
     app.policies = app.accounting = None
+    return app
+
+
+def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
+    odd = (list, 1, 2)
+    parts = {"a": odd, "b": [odd, (tuple,)], "c": [dict, 3], "d": [type, "m", "C"]}
+    app = bare_app(parts)
     stowing.stow(app)
     stowing.unstow(app)
     assert app.parser == {
@@ -268,9 +276,6 @@ def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
 def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     from protocol import tariff
 
-    class Box:
-        pass
-
     shared = [1, 2]
     buf = bytearray(b"kept as it is")
     a = tariff.TimeBand(1, 0x7F, 0, 600)
@@ -281,14 +286,7 @@ def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     plain += [b"x" * 300, "\u00fcn\u00efcode", (), (1, 2), (1, 2, 3), (1, 2, 3, 4)]
     values = list(plain)
     values += [shared, shared, {"k": shared, 3: (a, b)}, [a, b, c, a], buf, tariff.TimeBand]
-    app = Box()
-    app.unload = False  # the modules stay: the rebuilt objects are of the same classes
-    app.parser = values
-    app.odometer = Box()
-    app.odometer.on_step = app.odometer.on_gap = None
-    app.segmenter = Box()
-    app.segmenter.step = app.segmenter.gap = None
-    app.policies = app.accounting = None
+    app = bare_app(values)
     stowing.stow(app)
     pieces = app._stowed[0]
     assert pieces and [type(p) for p in pieces] == [bytes] * len(pieces)
