@@ -350,3 +350,22 @@ def test_a_sync_whose_stow_fails_runs_with_the_objects_in_place():
         assert seg.cur.t_end >= ds.T_DRIVE + 230  # driving goes on with the same objects
     finally:
         ds.rmtree(root)
+
+
+@modules_kept
+def test_where_the_app_unloads_it_also_collects_every_16_kb():
+    import gc
+
+    if not MP:  # CPython's collector works otherwise; the App leaves it alone
+        return
+    before = gc.threshold()
+    root = ds.tmpdir("stow")
+    try:
+        gc.threshold(-1)
+        App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"), unload=False)
+        assert gc.threshold() == -1  # an App that keeps its modules keeps the collector too
+        new_unit(root)
+        assert gc.threshold() == 16384
+    finally:
+        gc.threshold(before)
+        ds.rmtree(root)
