@@ -98,21 +98,15 @@ def entry_pieces(record, salt, blind, price_commitment, trace_commitment):
     """
     if (len(salt), len(blind), len(price_commitment), len(trace_commitment)) != (16, 32, 32, 32):
         raise _fault("EntryCorrupt")("salt is 16 bytes; blind and commitments 32")
-    if isinstance(record, (bytes, bytearray)):
-        n = len(record)
-        record = [record]
-    else:
-        n = 0
-        for p in record:
-            n += len(p)
-        if not isinstance(record, list):
-            record = list(record)
+    pieces = (record,) if isinstance(record, (bytes, bytearray)) else record
+    n = 0
+    for p in pieces:
+        n += len(p)
     h = b"\x58\x20"  # the 32-byte fields' bstr head
-    return (
-        [b"\x85" + cbor.head(2, n)]
-        + record
-        + [b"\x50", salt, h, blind, h, price_commitment, h, trace_commitment]
-    )
+    out = [b"\x85" + cbor.head(2, n)]
+    out.extend(pieces)
+    out.extend((b"\x50", salt, h, blind, h, price_commitment, h, trace_commitment))
+    return out
 
 
 def split_entry(entry):

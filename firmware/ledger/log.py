@@ -16,8 +16,9 @@ File layout (all integers big-endian)::
 - The length is stored with its complement so that a flipped length bit reads as corruption,
   never as a torn tail that would silently cut acknowledged records.
 
-Crash model and repair. ``append`` writes the whole frame in one call, then ``flush`` (LittleFS:
-commit; unix port: fsync), and returns only then: a returned record survives any later kill. A
+Crash model and repair. ``append`` writes the frame front to back (header, ciphertext in
+pieces, tag) to a file opened for appending, then ``flush`` (LittleFS: commit; unix port: fsync),
+and returns only then: a returned record survives any later kill. A
 kill during an append leaves at most a *prefix* of one frame (POSIX page cache) or nothing
 (LittleFS reverts to the last commit). So on open every frame is checked (length word, MAC) and:
 
