@@ -274,3 +274,74 @@ def test_strings_that_could_be_names_load_as_qstrs(
         assert result == "('firmware.uplink.outbox', 'period_full', 'ordinary text, not a name')"
     # seven string objects fewer (16 bytes or more each), for a few entries of the qstr table
     assert int(heap["named"]) <= int(heap["plain"]) - 7 * 16, heap
+
+
+MESSAGES = """class Refused(ValueError):
+    pass
+
+
+def check(n, text):
+    if n < 0:
+        raise Refused("count must not be negative: %d" % n)
+    if n > 9:
+        raise Refused(
+            "count over the limit "
+            "of nine: %d" % n
+        )
+    assert text, "the text must not be empty"
+    if text == "f":
+        raise Refused(f"an f-string message {text!r}")
+    if text == "é":
+        raise Refused("accents stay as they are: é, ü, ß")
+    if text == "short":
+        raise Refused("short")
+    return "%s×%d" % (text, n)
+"""
+
+
+def test_raise_and_assert_messages_are_cut_from_one_string(
+    mpy_cross: str, micropython: str, tmp_path: Path
+) -> None:
+    out = mb.with_messages_in_one_string(MESSAGES)
+    assert len(out.splitlines()) == len(MESSAGES.splitlines())  # tracebacks keep their lines
+    assert out.count("[") >= 4 and "'count must not be negative: %d'" not in out
+    assert 'f"an f-string message {text!r}"' in out and 'Refused("short")' in out  # as they were
+    one = "def f(x):\n    raise ValueError('the only long message here')\n"
+    assert mb.with_messages_in_one_string(one) == one  # nothing to share
+    calls = [(-1, "a"), (12, "a"), (3, ""), (3, "f"), (3, "é"), (3, "short"), (3, "ok")]
+    code = "import gc; gc.collect(); a = gc.mem_alloc(); import m; gc.collect()\n"
+    code += "b = gc.mem_alloc() - a\n"
+    code += "for n, t in %r:\n" % calls
+    code += "    try:\n        print(repr(m.check(n, t)))\n"
+    code += "    except Exception as e:\n        print(type(e).__name__, repr(str(e)))\n"
+    code += "print(b)\n"
+    seen = {}
+    for name, src in (("plain", MESSAGES), ("one", out)):
+        (tmp_path / "m.py").write_text(src)
+        subprocess.run(
+            [mpy_cross, "-o", str(tmp_path / "m.mpy"), str(tmp_path / "m.py")], check=True
+        )
+        (tmp_path / "m.py").unlink()
+        proc = subprocess.run(
+            [micropython, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        *results, heap = proc.stdout.splitlines()
+        seen[name] = (results, int(heap))
+    assert seen["one"][0] == seen["plain"][0]  # the same errors with the same messages
+    assert seen["plain"][0][:3] == [
+        "Refused 'count must not be negative: -1'",
+        "Refused 'count over the limit of nine: 12'",
+        "AssertionError 'the text must not be empty'",
+    ]
+    # sliced by characters, not bytes (MicroPython's repr escapes them)
+    assert "Refused 'accents stay as they are: \\xe9, \\xfc, \\xdf'" in seen["one"][0]
+    # four messages in one string object: three objects fewer (16 bytes or more each)
+    assert seen["one"][1] <= seen["plain"][1] - 3 * 16, seen
+    # every device module with two messages or more is so compiled
+    cut = [
+        p
+        for p in sorted((mb.REPO / "protocol").rglob("*.py"))
+        + sorted((mb.REPO / "firmware").rglob("*.py"))
+        if mb.with_messages_in_one_string(p.read_text()) != p.read_text()
+    ]
+    assert len(cut) > 30
