@@ -59,6 +59,12 @@ def _stow(app):
         pass
 
 
+def _stow_driving(app):
+    if app.unload:
+        _stow(app)
+        unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept
+
+
 def _unstow(app):
     """The driving objects back (firmware/stow.py), once the network phase's code has gone."""
     if app._stowed is None:
@@ -104,11 +110,15 @@ def link_down(app):
 
 
 def _network(app, summary):
+    # The driving objects and their code go aside until the sync ends (stow.py) before the
+    # uplink's code comes in — after the policy fetch when there is one, which needs them.
+    fetch = _policy_due(app)
+    if not fetch:
+        _stow_driving(app)
     client = app.client()
-    _fetch_policy(app, client, summary)
-    if app.unload:  # the driving objects and their code aside until the sync ends (stow.py)
-        _stow(app)
-        unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept
+    if fetch:
+        _fetch_policy(app, client, summary)
+        _stow_driving(app)
     app.feed_watchdog()
     app.upload(summary, client)
     if app.unload:  # the outbox's code out before the challenge responder's comes in
@@ -200,18 +210,23 @@ def handle_disputes(app, summary, client=None):
         summary["errors"].append(handler.last_error)
 
 
-def _fetch_policy(app, client, summary):
-    """Fetch the authority's current signed policy when the unit holds no valid one, or
-    the current one ends within POLICY_REFRESH_S and no successor is held. The policy
-    store verifies it; a bad one is refused and the old one kept."""
+def _policy_due(app):
+    """Is the authority's current policy to be fetched? When the unit holds no valid one,
+    or the current one ends within POLICY_REFRESH_S and no successor is held (and the
+    time is known)."""
     now = app.gnss_time
     if now is None:
-        return
+        return False
     held = app.policies.lookup(now)
-    if held is not None and (
-        app.policies.next is not None or held[0].valid_until - now > POLICY_REFRESH_S
-    ):
-        return
+    return held is None or (
+        app.policies.next is None and held[0].valid_until - now <= POLICY_REFRESH_S
+    )
+
+
+def _fetch_policy(app, client, summary):
+    """Fetch the authority's current signed policy (_policy_due). The policy store
+    verifies it; a bad one is refused and the old one kept."""
+    now = app.gnss_time
     from firmware.uplink import PATH_POLICY
 
     try:

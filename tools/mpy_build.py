@@ -63,6 +63,7 @@ import keyword
 import re
 import subprocess
 import tokenize
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
@@ -456,12 +457,38 @@ def with_strings_as_names(text: str) -> str:
 _INTERNED_LEN = 10  # mpy-cross interns string constants up to this many bytes (as qstrs)
 
 
-def with_messages_in_one_string(text: str) -> str:
-    """``text`` with the messages of its ``raise`` and ``assert`` statements cut from one
-    string constant: each string longer than 10 bytes that is not a name, written inside a
-    ``raise``'s exception or an ``assert``'s message, becomes a slice of one string that
-    holds all of them, ``"…all the messages…"[a:b]`` (the same text, made only when the error
-    is raised).
+_FAILING = ("fail", "_fail")  # device functions that raise or record an error, by name
+
+
+@cache
+def error_classes(root: Path = REPO) -> frozenset[str]:
+    """Names of the builtin exceptions and of the exception classes that protocol/ and
+    firmware/ define (a base is a builtin exception or one of them)."""
+    known = {n for n in dir(builtins) if isinstance(getattr(builtins, n), type)}
+    known = {n for n in known if issubclass(getattr(builtins, n), BaseException)}
+    bases: dict[str, set[str]] = {}
+    for pkg in ("protocol", "firmware"):
+        for path in sorted((root / pkg).rglob("*.py")):
+            for n in ast.walk(ast.parse(path.read_text())):
+                if isinstance(n, ast.ClassDef):
+                    names = {
+                        b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in n.bases
+                    }
+                    bases.setdefault(n.name, set()).update(names)
+    errors: set[str] = set()
+    while True:
+        more = {c for c, bs in bases.items() if c not in errors and bs & (known | errors)}
+        if not more:
+            return frozenset(errors | known)
+        errors |= more
+
+
+def with_messages_in_one_string(text: str, failing: Collection[str] = ()) -> str:
+    """``text`` with the messages of its errors cut from one string constant: each string
+    longer than 10 bytes that is not a name, written inside a ``raise``'s exception, an
+    ``assert``'s message or the arguments of a call to one of ``failing`` (exception classes,
+    functions that raise or record an error) becomes a slice of one string that holds all of
+    them, ``"…all the messages…"[a:b]`` (the same text, made only when the error is).
 
     MicroPython makes every string constant of a module an object when it loads the module
     (32 bytes at 64 bits, 16 at 32, and a slot of the module's constant table; from ROMFS
@@ -485,6 +512,8 @@ def with_messages_in_one_string(text: str) -> str:
             where: ast.expr | None = n.exc
         elif isinstance(n, ast.Assert):
             where = n.msg
+        elif isinstance(n, ast.Call) and _callee(n) in failing:
+            where = ast.Tuple(elts=[*n.args, *(k.value for k in n.keywords)])
         else:
             continue
         if where is None:
@@ -498,6 +527,7 @@ def with_messages_in_one_string(text: str) -> str:
                 and not _NAME_LIKE.match(m.value)
             ):
                 found.append((m, m.value))
+    found = list({id(m): (m, msg) for m, msg in found}.values())  # a call inside a raise
     messages = list(dict.fromkeys(msg for _, msg in found))
     if len(messages) < 2:
         return text
@@ -522,6 +552,11 @@ def with_messages_in_one_string(text: str) -> str:
     return b"".join(lines).decode()
 
 
+def _callee(call: ast.Call) -> str | None:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+
+
 def compile_module(mpy_cross: str, path: str, out: Path, work: Path, root: str = "") -> None:
     """``path`` (repository-relative) compiled to ``out`` with its names renamed.
 
@@ -532,7 +567,9 @@ def compile_module(mpy_cross: str, path: str, out: Path, work: Path, root: str =
     src = work / path
     src.parent.mkdir(parents=True, exist_ok=True)
     text = without_const_import(renamed_source(path))
-    src.write_text(with_strings_as_names(with_messages_in_one_string(text)))
+    table = renames().get(path, {})
+    failing = error_classes() | {table.get(n, n) for n in _FAILING}
+    src.write_text(with_strings_as_names(with_messages_in_one_string(text, failing)))
     out.parent.mkdir(parents=True, exist_ok=True)
     shown = root + path[: -len(".py")] + ".mpy"
     proc = subprocess.run(

@@ -114,18 +114,18 @@ def seal():
 
 
 def upload():
-    """app_sync._network up to the upload: one client for the sync, the policy check, the
-    outbox."""
+    """app_sync._network up to the upload: the policy check, the driving objects stowed,
+    one client for the sync, the outbox."""
     global client
-    from firmware.app_sync import _fetch_policy
+    from firmware.app_sync import _fetch_policy, _policy_due, _stow_driving
 
+    fetch = _policy_due(app)
+    if not fetch:
+        _stow_driving(app)
     client = app.client()
-    _fetch_policy(app, client, summary)
-    from firmware.app import unload_modules
-    from firmware.stow import stow
-
-    stow(app)
-    unload_modules(("firmware.stow",))
+    if fetch:
+        _fetch_policy(app, client, summary)
+        _stow_driving(app)
     app.upload(summary, client)
 
 

@@ -145,16 +145,21 @@ def run_loop(
     rom: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The whole loop under ``-X heapsize=heap`` against ``be`` (already serving is not needed:
-    this serves it for the run); with ``rom`` (build_romfs) the code runs in place from it."""
+    this serves it for the run); with ``rom`` (build_romfs) the code runs in place from it,
+    in the unit's working folder, the unit's root given as ``obu`` — short, like the
+    ESP32's ``/qm``: the firmware builds its file names from the root, and a temporary
+    folder's 60 characters in each of them would be measured as the firmware's heap."""
     with be.serve() as port:
         cfg, root = new_unit(work, port)
         env = None
         if rom is None:
             args = [micropython, "-X", "heapsize=" + heap, "-m", "firmware.host_main"]
+            where = [str(cfg), str(root)]
         else:
             env, room = rom_env(rom)
             args = [micropython, "-X", "heapsize=" + heap, str(ROM_MAIN), str(rom), str(room)]
-        args += ["--config", str(cfg), "--root", str(root), "--nmea", str(nmea), "--quiet"]
+            where = [cfg.name, root.name]  # short, as on the device (/qm): see UNIT_ROOT
+        args += ["--config", where[0], "--root", where[1], "--nmea", str(nmea), "--quiet"]
         args += ["--net", "--sync-every", str(sync_every)]
         # With rom, the working folder holds no firmware/: everything comes from /rom.
         return _run(args, tree if rom is None else work, env=env)
@@ -191,9 +196,9 @@ def run_phase(
     cwd = tree
     if rom is not None:
         env, room = rom_env(rom)
+        args[5:7] = [cfg.name, root.name]  # short, as on the device: see run_loop
         args.append(f"{rom}:{room}")
-        cwd = root.parent / "phase-rom"  # no firmware/ here: the code comes from /rom
-        cwd.mkdir(exist_ok=True)
+        cwd = root.parent  # no firmware/ here: the code comes from /rom
         for name in (CHILD, "rom_mount.py"):
             shutil.copy(tree / name, cwd / name)
     proc = _run(args, cwd, env=env)

@@ -369,3 +369,58 @@ def test_where_the_app_unloads_it_also_collects_every_16_kb():
     finally:
         gc.threshold(before)
         ds.rmtree(root)
+
+
+def test_the_driving_objects_go_aside_before_the_uplink_code_unless_a_policy_is_due():
+    """A sync stows the driving objects before its HTTP client is made (the uplink's code
+    imported) and keeps them aside for every request; when the policy is due (it ends
+    within POLICY_REFRESH_S and no successor is held), the fetch comes first, with the
+    objects in place for the store to install the new one, and they are stowed after it."""
+    for due in (False, True):
+        kept(_sync_with_policy_due, due)
+
+
+def _sync_with_policy_due(due):
+    from firmware.app_sync import POLICY_REFRESH_S
+    from firmware.policy import PolicyStore
+    from tests.firmware.uplink_fixtures import FakeStream, response
+
+    root = ds.tmpdir("stow")
+    try:
+        until = ds.T_DRIVE + 60 + POLICY_REFRESH_S if due else ds.T2027
+        store = PolicyStore(root, ds.authority().public_key(), vehicle_class=1)
+        store.install(ds.signed_policy(ds.make_policy(valid_until=until)), now=ds.T_DRIVE)
+        newer = ds.signed_policy(ds.make_policy(version=2))
+        seen = []  # at each connection: were the driving objects stowed?
+        app = None
+
+        def connect(host, port, timeout_ms):
+            seen.append(app._stowed is not None)
+            if due and len(seen) == 1:
+                return FakeStream(response(200, newer))
+            raise OSError(111)  # nobody else answers: challenges are retried next time
+
+        app = App(make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"), connect=connect)
+        make_client = app.client
+        made = []  # at each client made: were they stowed?
+
+        def client():
+            made.append(app._stowed is not None)
+            return make_client()
+
+        app.client = client
+        feed(app, ds.T_DRIVE + 60, 120)
+        result = app.sync()
+        assert len(seen) >= 2 and len(made) == 1, (seen, made, result)
+        if due:
+            assert result.get("policy") == 1, result["errors"]
+            assert app.policies.lookup(app.gnss_time)[0].version == 2
+        else:
+            assert "policy" not in result
+        if app.unload:  # MicroPython: stowed for every request after the fetch
+            assert made == [not due] and seen == [not due] + [True] * (len(seen) - 1)
+        else:
+            assert True not in seen + made
+        assert app._stowed is None and app.segmenter.cur is not None  # all back
+    finally:
+        ds.rmtree(root)

@@ -280,7 +280,15 @@ MESSAGES = """class Refused(ValueError):
     pass
 
 
+def fail(message, where=None):
+    return "failed: " + message
+
+
 def check(n, text):
+    if n == 5:
+        return fail("a recorded failure, not raised", where="check")
+    if n == 6:
+        return repr(Refused("an error made outside a raise"))
     if n < 0:
         raise Refused("count must not be negative: %d" % n)
     if n > 9:
@@ -302,13 +310,20 @@ def check(n, text):
 def test_raise_and_assert_messages_are_cut_from_one_string(
     mpy_cross: str, micropython: str, tmp_path: Path
 ) -> None:
-    out = mb.with_messages_in_one_string(MESSAGES)
+    out = mb.with_messages_in_one_string(MESSAGES, {"Refused", "ValueError", "fail"})
     assert len(out.splitlines()) == len(MESSAGES.splitlines())  # tracebacks keep their lines
-    assert out.count("[") >= 4 and "'count must not be negative: %d'" not in out
+    assert out.count("[") >= 6 and 'Refused("count must not be negative' not in out
+    # the arguments of calls to error classes and failing functions are cut too, not others
+    assert 'fail("a recorded' not in out and 'where="check"' in out  # short: as it was
+    assert 'Refused("an error made outside' not in out
+    only_raised = mb.with_messages_in_one_string(MESSAGES)
+    assert 'fail("a recorded' in only_raised and 'Refused("an error made outside' in only_raised
+    assert 'Refused("count must not be negative' not in only_raised
     assert 'f"an f-string message {text!r}"' in out and 'Refused("short")' in out  # as they were
     one = "def f(x):\n    raise ValueError('the only long message here')\n"
     assert mb.with_messages_in_one_string(one) == one  # nothing to share
     calls = [(-1, "a"), (12, "a"), (3, ""), (3, "f"), (3, "é"), (3, "short"), (3, "ok")]
+    calls += [(5, "a"), (6, "a")]
     code = "import gc; gc.collect(); a = gc.mem_alloc(); import m; gc.collect()\n"
     code += "b = gc.mem_alloc() - a\n"
     code += "for n, t in %r:\n" % calls
@@ -333,10 +348,12 @@ def test_raise_and_assert_messages_are_cut_from_one_string(
         "Refused 'count over the limit of nine: 12'",
         "AssertionError 'the text must not be empty'",
     ]
+    assert seen["plain"][0][-2] == "'failed: a recorded failure, not raised'"
+    assert "an error made outside a raise" in seen["plain"][0][-1]
     # sliced by characters, not bytes (MicroPython's repr escapes them)
     assert "Refused 'accents stay as they are: \\xe9, \\xfc, \\xdf'" in seen["one"][0]
-    # four messages in one string object: three objects fewer (16 bytes or more each)
-    assert seen["one"][1] <= seen["plain"][1] - 3 * 16, seen
+    # six messages in one string object: five objects fewer (16 bytes or more each)
+    assert seen["one"][1] <= seen["plain"][1] - 5 * 16, seen
     # every device module with two messages or more is so compiled
     cut = [
         p
@@ -345,3 +362,7 @@ def test_raise_and_assert_messages_are_cut_from_one_string(
         if mb.with_messages_in_one_string(p.read_text()) != p.read_text()
     ]
     assert len(cut) > 30
+    # the device's own exception classes are known as such, through their bases
+    errors = mb.error_classes()
+    assert {"ValueError", "OSError", "PolicyError", "LedgerError"} <= errors
+    assert not {"Segment", "TariffPolicy", "App"} & errors
