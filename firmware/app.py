@@ -282,9 +282,10 @@ class App:
         from firmware.statement import seal_period
 
         done = []
+        seg = self.segmenter  # None when a sync stowed it (it closed the segment first)
         for start in self.periods_to_seal(now):
-            if self.segmenter.cur is not None and self.segmenter.cur.key[0] == start:
-                self.segmenter.close()
+            if seg is not None and seg.cur is not None and seg.cur.key[0] == start:
+                seg.close()
             seq, _path, h = seal_period(
                 self.accounting,
                 self.state,

@@ -19,7 +19,15 @@ class PowerLost(Exception):
 
 
 def sync(app):
-    """App.sync: seal what is due, upload statements, answer challenges; a summary dict."""
+    """App.sync: seal what is due, purge what retention allows, upload statements, answer
+    challenges; a summary dict.
+
+    Where the App unloads, the driving objects go aside (firmware/stow.py) in two steps, so
+    that the driving code and a sync's code are never on the heap together: the parser,
+    odometer, segmenter and policy store before sealing (the open segment closed first when
+    its period is sealed), the accounting, which sealing and retention use, before the
+    uplink's code comes in. When the tariff policy is to be fetched, the store installs it:
+    then everything stays in place until the fetch is done."""
     summary = {"sealed": 0, "uploaded": 0, "answered": 0, "purged": 0, "errors": []}
     summary["opened"] = 0  # dispute openings accepted (firmware.disputes)
     summary["disputes"] = []  # (dispute id hex, state, next index, segment count)
@@ -27,18 +35,23 @@ def sync(app):
     try:
         if app.unload:
             unload_modules(_COMMIT_MODULES)
+        network = app.connect is not None or app.cfg.network_kind != "none"
+        fetch = network and _policy_due(app)
+        due = app.periods_to_seal()
+        if app.unload and not fetch and (network or due):
+            _close_for_sealing(app, due)
+            _stow(app, True)
         summary["sealed"] = len(app.seal_due())
         app.feed_watchdog()
+        summary["purged"] = len(purge_expired(app))
         if app.unload:
             drop_sealing_code()
-        if app.connect is not None or app.cfg.network_kind != "none":
-            if link_up(app, summary):
-                try:
-                    _network(app, summary)
-                finally:
-                    link_down(app)
-                    _unstow(app)
-        summary["purged"] = len(purge_expired(app))
+        if network and link_up(app, summary):
+            try:
+                _network(app, summary, fetch)
+            finally:
+                link_down(app)
+                _unstow(app)
     except PowerLost as e:
         summary["errors"].append(e)
     finally:
@@ -50,19 +63,28 @@ def sync(app):
     return summary
 
 
-def _stow(app):
-    from firmware.stow import stow
+def _close_for_sealing(app, due):
+    """Close the open segment when its period is to be sealed (App.seal_due would), before
+    the segmenter goes aside; its commit code out again after."""
+    cur = app.segmenter.cur
+    if cur is not None and cur.key[0] in due:
+        app.segmenter.close()
+        unload_modules(_COMMIT_MODULES)
+
+
+def _stow(app, driving=False):
+    """The driving objects aside (stow.py): with ``driving`` all but the accounting, else
+    all that are still in place; the stow code out again after."""
+    from firmware.stow import DRIVING, stow
 
     try:
-        stow(app)
+        if driving:
+            stow(app, DRIVING)
+        else:
+            stow(app)
     except Exception:  # noqa: BLE001 - nothing changed: the sync runs with the objects in place
         pass
-
-
-def _stow_driving(app):
-    if app.unload:
-        _stow(app)
-        unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept
+    unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept
 
 
 def _unstow(app):
@@ -109,16 +131,16 @@ def link_down(app):
             pass  # the radio's state is the board's; the next bring-up starts over
 
 
-def _network(app, summary):
+def _network(app, summary, fetch):
     # The driving objects and their code go aside until the sync ends (stow.py) before the
     # uplink's code comes in — after the policy fetch when there is one, which needs them.
-    fetch = _policy_due(app)
-    if not fetch:
-        _stow_driving(app)
+    if app.unload and not fetch:
+        _stow(app)
     client = app.client()
     if fetch:
         _fetch_policy(app, client, summary)
-        _stow_driving(app)
+        if app.unload:
+            _stow(app)
     app.feed_watchdog()
     app.upload(summary, client)
     if app.unload:  # the outbox's code out before the challenge responder's comes in

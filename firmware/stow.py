@@ -46,6 +46,9 @@ MODULES = (
     "protocol.geo",
     "protocol.timeutil",  # no class: a copy kept by firmware.status_text is harmless
 )
+# The accounting first stays (sealing and retention need it): its modules stay with it.
+DRIVING = ATTRS[:4]
+ACCOUNTING_MODULES = ("firmware.accounting", "firmware.accounting_faults", "protocol.timeutil")
 
 
 # The encoding: one tag byte per value, then its fields; counts, lengths and indexes as
@@ -360,26 +363,35 @@ class _Reader:
         return o
 
 
-def stow(app):
-    """Set the App's driving objects aside, encoded, in ``app._stowed`` and drop the driving
-    modules. Nothing changes if this fails (the objects are replaced only at the end)."""
-    odo = app.odometer
-    on_step, on_gap = odo.on_step, odo.on_gap
-    odo.on_step = odo.on_gap = None  # bound to the segmenter: attached again by unstow
+def stow(app, attrs=ATTRS):
+    """Set the App's driving objects ``attrs`` (those of them not stowed already) aside,
+    encoded, in ``app._stowed`` and drop the driving modules — all but the accounting's
+    (:data:`ACCOUNTING_MODULES`) while the accounting is still in place: a sync seals and
+    purges with it and sets it aside after (firmware/app_sync.py). Nothing changes if this
+    fails (the objects are replaced only at the end)."""
+    attrs = tuple(a for a in attrs if getattr(app, a) is not None)
+    odo = app.odometer if "odometer" in attrs else None
+    if odo is not None:
+        on_step, on_gap = odo.on_step, odo.on_gap
+        odo.on_step = odo.on_gap = None  # bound to the segmenter: attached again by unstow
     try:
         w = _Writer()
-        for a in ATTRS:
+        for a in attrs:
             w.value(getattr(app, a))
-        stowed = (w.end(), w.kept, w.used)
+        group = (attrs, w.end(), w.kept, w.used)
     except BaseException:
-        odo.on_step, odo.on_gap = on_step, on_gap
+        if odo is not None:
+            odo.on_step, odo.on_gap = on_step, on_gap
         raise
-    for a in ATTRS:
+    for a in attrs:
         setattr(app, a, None)
-    app._stowed = stowed
-    del odo, on_step, on_gap, w
+    app._stowed = (app._stowed or ()) + (group,)
+    del odo, w, group
     if app.unload:  # CPython keeps its modules (App.unload)
-        unload_modules(MODULES)
+        if app.accounting is None:
+            unload_modules(MODULES)
+        else:
+            unload_modules([m for m in MODULES if m not in ACCOUNTING_MODULES])
 
 
 def unstow(app):
@@ -390,14 +402,19 @@ def unstow(app):
         return
     # The code first, then the data: the modules' long-lived objects are not interleaved
     # with the decoding's short-lived ones (holes a fragmented heap cannot spare).
+    used = 0
+    for group in stowed:
+        used |= group[3]
     for j in range(len(MODULES)):
-        if stowed[2] >> j & 1:
+        if used >> j & 1:
             __import__(MODULES[j])
     gc.collect()
-    r = _Reader(stowed[0], stowed[1])
-    objs = [r.value() for _ in ATTRS]
-    for i in range(len(ATTRS)):
-        setattr(app, ATTRS[i], objs[i])
+    for attrs, pieces, kept, _used in stowed:
+        r = _Reader(pieces, kept)
+        objs = [r.value() for _ in attrs]
+        for i in range(len(attrs)):
+            setattr(app, attrs[i], objs[i])
+        del r, objs
     seg = app.segmenter
     app.odometer.on_step = seg.step
     app.odometer.on_gap = seg.gap

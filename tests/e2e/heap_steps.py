@@ -10,11 +10,12 @@ live heap is read at the start of the next one; the unix port collects where it 
     drive(n)                n reads of 256 bytes fed to the App; 0 when the file has ended
     then AFTER_DRIVE, (label, function) in order, the steps of App.sync (firmware/app.py) with
     the same imports and unloads, so that each reading is what the device holds there:
-    seal()                  the drive closed; the commit path unloaded; the periods ended by
-                            GNSS time end_t sealed; the sealing code (and commit path) unloaded
-    upload()                the client made, the policy check, the driving objects stowed
-                            (firmware/stow.py), the sealed statements submitted, receipts
-                            verified (network code loaded)
+    seal()                  the drive closed; the commit path unloaded; the driving objects
+                            but the accounting stowed (firmware/stow.py); the periods ended
+                            by GNSS time end_t sealed; retention; the sealing code (and
+                            commit path) unloaded
+    upload()                the accounting stowed too, the client made, the sealed
+                            statements submitted, receipts verified (network code loaded)
     challenge()             the outbox unloaded, the backend's challenges answered
     disputes()              the challenge responder unloaded, dispute requests polled
     unload()                the network phase's modules dropped, the driving objects
@@ -28,6 +29,7 @@ import gc
 import random
 
 app = None
+fetch = False  # the sync fetches the tariff policy (app_sync._policy_due)
 client = None  # the sync's HttpClient, shared by its network steps as App._network shares it
 uart = None
 end_t = None
@@ -102,30 +104,36 @@ def drive(n):
 
 def seal():
     """App.sync (firmware/app_sync.py) up to the network phase (the drive ended first, as at
-    the end of a replay)."""
+    the end of a replay): all but the accounting stowed, sealing, retention."""
+    global fetch
     from firmware import app_sync  # loaded while a sync runs
     from firmware.app import _COMMIT_MODULES, unload_modules
 
     app.end_of_input()
     app.gnss_time = end_t
     unload_modules(_COMMIT_MODULES)
+    fetch = app_sync._policy_due(app)
+    due = app.periods_to_seal()
+    if not fetch:
+        app_sync._close_for_sealing(app, due)
+        app_sync._stow(app, True)
     summary["sealed"] = len(app.seal_due())
+    app_sync.purge_expired(app)
     app_sync.drop_sealing_code()
 
 
 def upload():
-    """app_sync._network up to the upload: the policy check, the driving objects stowed,
-    one client for the sync, the outbox."""
+    """app_sync._network up to the upload: the accounting stowed too (after the policy fetch
+    when one is due), one client for the sync, the outbox."""
     global client
-    from firmware.app_sync import _fetch_policy, _policy_due, _stow_driving
+    from firmware.app_sync import _fetch_policy, _stow
 
-    fetch = _policy_due(app)
     if not fetch:
-        _stow_driving(app)
+        _stow(app)
     client = app.client()
     if fetch:
         _fetch_policy(app, client, summary)
-        _stow_driving(app)
+        _stow(app)
     app.upload(summary, client)
 
 

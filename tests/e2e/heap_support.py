@@ -280,7 +280,7 @@ def day_in_steps(
             args += [str(cfg), str(root), str(nmea), str(end_t)]
             proc = _run(args, cwd, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"{port} steps failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"{port} steps failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
     run = StepsRun({}, "", be, root)
     for line in proc.stdout.splitlines():
         if line.startswith("{"):

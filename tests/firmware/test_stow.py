@@ -148,18 +148,24 @@ def new_unit(root, cfg=None, **kw):
     return App(cfg or make_cfg(), root, ds.obu_signer(), rng=ds.Rng(b"app"), **kw)
 
 
-def run_drive(stow_every, check=None):
+def run_drive(stow_every, check=None, staged=False):
     """The same 25-minute drive fed in 97-byte reads, stowed and rebuilt after every
-    ``stow_every``-th read (0: never); the unit's summary after sealing its period."""
+    ``stow_every``-th read (0: never); the unit's summary after sealing its period.
+    ``staged``: stowed as a sync does it, all but the accounting first, then the rest
+    (``check(app, partly)`` after each stow)."""
     root = ds.tmpdir("stow")
     try:
         app = new_unit(root)
 
         def after_read(n):
             if stow_every and n % stow_every == 0:
+                if staged:
+                    stowing.stow(app, stowing.DRIVING)
+                    if check is not None:
+                        check(app, True)
                 stowing.stow(app)
                 if check is not None:
-                    check(app)
+                    check(app, False)
                 stowing.unstow(app)
 
         feed(app, ds.T_DRIVE + 60, 1500, after_read=after_read)
@@ -176,25 +182,32 @@ def test_stowing_at_any_read_charges_exactly_what_never_stowing_does():
     assert plain[-1][0] > 1 and plain[0][2] > 0  # segments were priced and sealed
     assert kept(run_drive, 7) == plain
     assert kept(run_drive, 50) == plain
+    assert kept(run_drive, 13, None, True) == plain  # in two steps, as a sync stows
 
 
 @modules_kept
 def test_while_stowed_nothing_of_the_driving_classes_is_held():
     seen = []
 
-    def check(app):
+    def check(app, partly):
         for a in stowing.ATTRS:
-            assert getattr(app, a) is None
+            assert (getattr(app, a) is None) is not (partly and a == "accounting")
         # a stowed segment in progress and its policy are plain values now
         classes = driving_classes()
         objs = reached(app._stowed)
         assert not [v for v in objs.values() if type(v) in classes]
         if app.unload:  # MicroPython: the modules are gone from sys.modules
-            assert not [m for m in stowing.MODULES if m in sys.modules]
-        seen.append(app.unload)
+            kept = stowing.ACCOUNTING_MODULES if partly else ()
+            loaded = [m for m in stowing.MODULES if m in sys.modules]
+            assert [m for m in loaded if m not in kept] == []
+            assert "firmware.accounting" in loaded if partly else not loaded
+        seen.append((app.unload, partly))
 
-    run_drive(60, check)
-    assert seen and seen == [MP] * len(seen)  # the modules dropped where the App unloads
+    kept(run_drive, 60, check)
+    assert seen and seen == [(MP, False)] * len(seen)  # dropped where the App unloads
+    seen.clear()
+    kept(run_drive, 60, check, True)  # as a sync stows: the accounting (and its modules) last
+    assert seen and seen == [(MP, True), (MP, False)] * (len(seen) // 2)
 
 
 @modules_kept
@@ -255,6 +268,7 @@ def bare_app(parser):
     app.segmenter = _Box()
     app.segmenter.step = app.segmenter.gap = None
     app.policies = app.accounting = None
+    app._stowed = None
     return app
 
 
@@ -288,7 +302,8 @@ def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     values += [shared, shared, {"k": shared, 3: (a, b)}, [a, b, c, a], buf, tariff.TimeBand]
     app = bare_app(values)
     stowing.stow(app)
-    pieces = app._stowed[0]
+    ((attrs, pieces, _kept, _used),) = app._stowed  # one group: the attributes not None
+    assert attrs == ("parser", "odometer", "segmenter")
     assert pieces and [type(p) for p in pieces] == [bytes] * len(pieces)
     assert max(len(p) for p in pieces) <= stowing.PIECE  # no large block needed for them
     stowing.unstow(app)
@@ -422,5 +437,41 @@ def _sync_with_policy_due(due):
         else:
             assert True not in seen + made
         assert app._stowed is None and app.segmenter.cur is not None  # all back
+    finally:
+        ds.rmtree(root)
+
+
+def test_a_sync_seals_with_the_driving_code_aside_and_charges_what_keeping_it_does():
+    """Where the App unloads, a sync closes the open segment of a period it seals and stows
+    all but the accounting before sealing: sealing and retention run without the driving
+    code, and the statement and the counters are those of a unit that keeps everything."""
+    plain = kept(_sync_sealing, False)
+    assert plain[0][2] > 0 and plain[-1][0] > 1  # the open segment was committed and sealed
+    assert kept(_sync_sealing, True) == plain
+
+
+def _sync_sealing(unload):
+    root = ds.tmpdir("stow")
+    try:
+        app = new_unit(root, unload=unload)
+        loaded = []  # at sealing: the driving modules loaded, and the accounting in place?
+        seal_due = app.seal_due
+
+        def sealing(now=None):
+            loaded.append(([m for m in stowing.MODULES if m in sys.modules], app.accounting))
+            return seal_due(now)
+
+        app.seal_due = sealing
+        feed(app, ds.T_DRIVE + 60, 1500)
+        assert app.segmenter.cur is not None
+        app.gnss_time = ds.T_DRIVE + H + 5  # the drive's period has ended: the sync seals it
+        result = app.sync()
+        assert result["sealed"] == 1 and not result["errors"], result
+        ((mods, accounting),) = loaded
+        assert accounting is not None
+        if app.unload:
+            assert mods and set(mods) <= set(stowing.ACCOUNTING_MODULES)
+        assert app._stowed is None and app.segmenter.cur is None
+        return summary(app, root)
     finally:
         ds.rmtree(root)
