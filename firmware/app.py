@@ -327,6 +327,8 @@ class App:
     def sync(self):
         """Seal what is due, upload statements, answer challenges. Returns a summary dict
         (firmware/app_sync.py, loaded for the sync and unloaded with the network phase)."""
+        if self.unload:  # the commit path out before the sync's code comes in
+            unload_modules(_COMMIT_MODULES)
         from firmware.app_sync import sync
 
         return sync(self)

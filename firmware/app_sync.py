@@ -37,9 +37,10 @@ def sync(app):
             unload_modules(_COMMIT_MODULES)
         network = app.connect is not None or app.cfg.network_kind != "none"
         fetch = network and _policy_due(app)
-        due = app.periods_to_seal()
-        if app.unload and not fetch and (network or due):
-            _close_for_sealing(app, due)
+        # (the chain state, which periods_to_seal loads, only where no uplink follows: the
+        # stow comes in before it)
+        if app.unload and not fetch and (network or app.periods_to_seal()):
+            _close_ended_segment(app)
             _stow(app, True)
         summary["sealed"] = len(app.seal_due())
         app.feed_watchdog()
@@ -63,11 +64,12 @@ def sync(app):
     return summary
 
 
-def _close_for_sealing(app, due):
-    """Close the open segment when its period is to be sealed (App.seal_due would), before
-    the segmenter goes aside; its commit code out again after."""
+def _close_ended_segment(app):
+    """Close the open segment when its period has ended (App.seal_due would, sealing that
+    period), before the segmenter goes aside; its commit code out again after."""
     cur = app.segmenter.cur
-    if cur is not None and cur.key[0] in due:
+    now = app.gnss_time
+    if cur is not None and now is not None and cur.key[0] < app.cfg.period_of(now):
         app.segmenter.close()
         unload_modules(_COMMIT_MODULES)
 

@@ -106,16 +106,16 @@ def seal():
     """App.sync (firmware/app_sync.py) up to the network phase (the drive ended first, as at
     the end of a replay): all but the accounting stowed, sealing, retention."""
     global fetch
-    from firmware import app_sync  # loaded while a sync runs
     from firmware.app import _COMMIT_MODULES, unload_modules
 
     app.end_of_input()
     app.gnss_time = end_t
     unload_modules(_COMMIT_MODULES)
+    from firmware import app_sync  # loaded while a sync runs
+
     fetch = app_sync._policy_due(app)
-    due = app.periods_to_seal()
     if not fetch:
-        app_sync._close_for_sealing(app, due)
+        app_sync._close_ended_segment(app)
         app_sync._stow(app, True)
     summary["sealed"] = len(app.seal_due())
     app_sync.purge_expired(app)
