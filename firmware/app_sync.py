@@ -1,4 +1,4 @@
-"""A sync's steps (firmware/app.py): seal, the network phase, retention.
+"""A sync's steps (firmware/app.py): seal, retention, the network phase.
 
 Imported when a sync starts (App.sync, App.purge_expired, App.handle_disputes) and unloaded with
 the network phase's modules when it ends: none of this runs while driving, so it need not stay
