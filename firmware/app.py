@@ -442,6 +442,7 @@ class App:
             if data:
                 idle = 0
                 self.feed(data)
+                data = None  # not held through a sync
             else:
                 idle += 1
                 if max_idle_reads is not None and idle >= max_idle_reads:

@@ -1,10 +1,11 @@
 """Host board: the App's injected objects from files, pipes and sockets, for the MicroPython
 unix port (and CPython). Used by firmware/host_main.py, the tests and the simulator.
 
-What a running unit holds (the UART, the signer) is here; the console status line, the
-dispute confirmations and the in-memory UART (PrintStatus, FileConfirm, ConfirmAll,
-BytesUart) are in firmware/board/host_console.py, loaded when one is first named and offered
-here by name, so that a unit that has none of them keeps their classes off its heap.
+What a running unit holds (the UART, the signer) is here; the console status line, the yes to
+every dispute and the in-memory UART (PrintStatus, ConfirmAll, BytesUart) are in
+firmware/board/host_console.py, and the dispute confirmations from a file (FileConfirm) in
+firmware/board/host_confirm.py, each loaded when one of its names is first asked for and
+offered here by name, so that a unit keeps only the classes it has objects of on its heap.
 """
 
 import os
@@ -13,16 +14,17 @@ from protocol.compat import lazy_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from firmware.board.host_confirm import FileConfirm as FileConfirm
     from firmware.board.host_console import BytesUart as BytesUart
     from firmware.board.host_console import ConfirmAll as ConfirmAll
-    from firmware.board.host_console import FileConfirm as FileConfirm
     from firmware.board.host_console import PrintStatus as PrintStatus
 
 
 # The console objects, on first use.
 __getattr__ = lazy_names(
     __name__,
-    ("firmware.board.host_console", ("BytesUart", "ConfirmAll", "FileConfirm", "PrintStatus")),
+    ("firmware.board.host_console", ("BytesUart", "ConfirmAll", "PrintStatus")),
+    ("firmware.board.host_confirm", ("FileConfirm",)),
 )
 
 

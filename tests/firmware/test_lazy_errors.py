@@ -106,6 +106,7 @@ SERVED = (
     ("firmware.status", "LedStatus", "firmware.status_led"),
     ("firmware.status", "render", "firmware.status_text"),
     ("firmware.board.host", "PrintStatus", "firmware.board.host_console"),
+    ("firmware.board.host", "FileConfirm", "firmware.board.host_confirm"),
     ("firmware.challenges", "ChallengeInvalid", "firmware.challenge_refusals"),
 )
 
