@@ -260,20 +260,25 @@ def test_strings_that_could_be_names_load_as_qstrs(
     assert "import utc_offsets.from" not in mb.with_strings_as_names("X = 'utc_offsets.from'\n")
     heap = {}
     for name, src in (("plain", NAMES), ("named", out)):
-        (tmp_path / "m.py").write_text(src)
-        subprocess.run(
-            [mpy_cross, "-o", str(tmp_path / "m.mpy"), str(tmp_path / "m.py")], check=True
-        )
-        (tmp_path / "m.py").unlink()
         code = "import gc; gc.collect(); a = gc.mem_alloc(); import m; gc.collect()\n"
         code += "print(m.run(), gc.mem_alloc() - a)"
-        proc = subprocess.run(
-            [micropython, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-        )
-        result, heap[name] = proc.stdout.rsplit(" ", 1)
+        out_text = _run_compiled(mpy_cross, micropython, tmp_path, src, code)
+        result, heap[name] = out_text.rsplit(" ", 1)
         assert result == "('firmware.uplink.outbox', 'period_full', 'ordinary text, not a name')"
     # seven string objects fewer (16 bytes or more each), for a few entries of the qstr table
     assert int(heap["named"]) <= int(heap["plain"]) - 7 * 16, heap
+
+
+def _run_compiled(mpy_cross: str, micropython: str, folder: Path, src: str, code: str) -> str:
+    """``code``'s output under MicroPython, with ``src`` compiled to ``m.mpy`` in ``folder``
+    (importable as ``m``, and only as the .mpy)."""
+    (folder / "m.py").write_text(src)
+    subprocess.run([mpy_cross, "-o", str(folder / "m.mpy"), str(folder / "m.py")], check=True)
+    (folder / "m.py").unlink()
+    proc = subprocess.run(
+        [micropython, "-c", code], cwd=folder, capture_output=True, text=True, check=True
+    )
+    return proc.stdout
 
 
 MESSAGES = """class Refused(ValueError):
@@ -332,15 +337,7 @@ def test_raise_and_assert_messages_are_cut_from_one_string(
     code += "print(b)\n"
     seen = {}
     for name, src in (("plain", MESSAGES), ("one", out)):
-        (tmp_path / "m.py").write_text(src)
-        subprocess.run(
-            [mpy_cross, "-o", str(tmp_path / "m.mpy"), str(tmp_path / "m.py")], check=True
-        )
-        (tmp_path / "m.py").unlink()
-        proc = subprocess.run(
-            [micropython, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-        )
-        *results, heap = proc.stdout.splitlines()
+        *results, heap = _run_compiled(mpy_cross, micropython, tmp_path, src, code).splitlines()
         seen[name] = (results, int(heap))
     assert seen["one"][0] == seen["plain"][0]  # the same errors with the same messages
     assert seen["plain"][0][:3] == [
