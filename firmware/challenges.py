@@ -426,12 +426,13 @@ class ChallengeResponder:
                 return ch.segment_index, log.read(ch.segment_index)
             at = ch.at_time
             i = 0
-            for payload in log.records():
+            # the times are in the first bytes: each record's head only, the covering one whole
+            for head in log.heads():
                 if i >= count:
                     break
-                _, t_start, t_end = record_times(payload)
+                _, t_start, t_end = record_times(head)
                 if t_start <= at <= t_end:
-                    return i, payload  # the first (lowest) index that covers wins
+                    return i, log.read(i)  # the first (lowest) index that covers wins
                 i += 1
             return None
         except LedgerError:

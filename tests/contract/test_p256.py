@@ -126,6 +126,9 @@ def test_wnaf_digits_reconstruct_the_scalar():
     for k in (
         0,
         1,
+        7,
+        8,
+        9,
         15,
         16,
         17,
@@ -138,15 +141,15 @@ def test_wnaf_digits_reconstruct_the_scalar():
     ):
         digits = p256._wnaf(k)
         total = 0
-        last_nonzero = -5
+        last_nonzero = -4
         for i in range(len(digits) - 1, -1, -1):
             d = digits[i] - 256 if digits[i] > 127 else digits[i]
             total = 2 * total + d
             if d:
-                assert d & 1 and -15 <= d <= 15, (k, i, d)
+                assert d & 1 and -7 <= d <= 7, (k, i, d)
         for i in range(len(digits)):
             if digits[i]:
-                assert i - last_nonzero >= 5, (k, i)  # width-5 NAF: 4 zeros after a digit
+                assert i - last_nonzero >= 4, (k, i)  # width-4 NAF: 3 zeros after a digit
                 last_nonzero = i
         assert total == k, k
 

@@ -395,6 +395,35 @@ def test_flash_changed_after_open_is_caught_on_read():
         _rmtree(d)
 
 
+def test_heads_are_the_payloads_first_bytes_with_every_record_checked_whole():
+    for cid in (cipher.AES_CTR, cipher.SHA256_CTR):
+        if not cipher.available(cid):
+            continue
+        d = _tmpdir()
+        try:
+            keys = ledger.KeyStore(d + "/keys", _Rng(b"k"))
+            lg = ledger.open(d + "/ledger", 1, keys, cipher=cid, rng=_Rng(b"n"))
+            sizes = (200, 10, 64, 65, 1000, 33, 700)
+            for i, n in enumerate(sizes):
+                lg.append(_payload(i, n))
+            for lg_ in (lg, _reopen(d, keys)):
+                full = list(lg_.records())
+                assert list(lg_.heads()) == [p[:64] for p in full]
+                assert list(lg_.heads(4, 20)) == [p[:20] for p in full[4:]]
+                assert list(lg_.heads(7)) == []
+            # a byte changed past the head of record 4 (1000 bytes, at 22 + the four frames
+            # before it + its 8-byte header + 500): its head is refused, those before it pass
+            at = 22 + sum(24 + n for n in sizes[:4]) + 8 + 500
+            bad = bytearray(_bytes(lg.path))
+            bad[at] ^= 0x01
+            _put(lg.path, bad)
+            heads = lg.heads()
+            assert [next(heads) for _ in range(4)] == [p[:64] for p in full[:4]]
+            raises(ledger.LedgerCorrupt, next, heads)
+        finally:
+            _rmtree(d)
+
+
 def test_swapped_records_fail_because_the_index_is_authenticated():
     d = _tmpdir()
     try:
