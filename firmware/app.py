@@ -37,9 +37,10 @@ the network phase before driving resumes. Only modules that no resident module r
 listed in ``_NETWORK_MODULES`` (a module reloaded while an old copy lives on would have two
 copies of its classes); the signer must not hold one either (firmware.board.host). The driving
 objects themselves — parser, odometer, segmenter, policy store, accounting — are instances that
-would keep the driving modules' code on the heap through the network phase: a sync stows them
-as bytes once the link is up (firmware/stow.py) and rebuilds them after the network code
-has gone, and the statement chain (:attr:`App.state`) is loaded only while a sync needs it.
+would keep the driving modules' code on the heap through a sync: the sync stows them as bytes
+(firmware/stow.py) — all but the accounting before sealing, the accounting before the uplink —
+and rebuilds them after the network code has gone, and the statement chain
+(:attr:`App.state`) is loaded only while a sync needs it.
 """
 
 import gc
@@ -155,7 +156,7 @@ class App:
         self.sense = sense  # ignition, power fail, lid (None: the host has none of them)
         self._holdup = False  # the input power failed: running from the hold-up capacitors
         self._in_sync = False
-        self._stowed = None  # the driving objects while a sync's network phase runs (stow.py)
+        self._stowed = None  # the driving objects set aside while a sync runs (stow.py)
         self._lid_open = None  # the lid as last recorded (None: not looked at yet)
         self._tamper_undated = False
         # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its

@@ -1,15 +1,17 @@
-"""The driving pipeline set aside while a sync's network phase runs (firmware/app_sync.py).
+"""The driving pipeline set aside while a sync runs (firmware/app_sync.py).
 
 While driving, the App holds the NMEA parser, the odometer, the segmenter (with the segment
 being built), the policy store (with the verified policies) and the accounting: instances of
 the driving modules' classes, so those modules' code stays on the heap as long as the
 instances live — ~17 KB at 64 bits, ~10 KB at 32, that the network phase (its own ~30 KB)
 never calls. :func:`stow` encodes the five objects into a few short byte strings and drops the
-driving modules; :func:`unstow`, after the network phase's modules have left, imports them
-again and rebuilds the same objects, attribute for attribute, shared where they were shared
-(the open segment's policy, zone, band and rate are the policy store's). Nothing is written to
-flash and nothing is cut: the segment being built goes on growing after the sync as if there
-had been none.
+driving modules — in two steps in a sync: all but the accounting before sealing (sealing and
+retention use it; its modules stay), the accounting before the uplink, each step a group of
+its own (the accounting shares no object with the others); :func:`unstow`, after the
+network phase's modules have left, imports them again and rebuilds the same objects,
+attribute for attribute, shared where they were shared (the open segment's policy, zone,
+band and rate are the policy store's). Nothing is written to flash and nothing is cut: the
+segment being built goes on growing after the sync as if there had been none.
 
 Encoded, the objects weigh a fraction of what they do as objects (the day's drive: ~2 KB of
 bytes for ~16 KB of instances, lists and tuples at 64 bits — a trace point or a polygon
