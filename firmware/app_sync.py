@@ -32,9 +32,7 @@ def sync(app):
     summary["opened"] = 0  # dispute openings accepted (firmware.disputes)
     summary["disputes"] = []  # (dispute id hex, state, next index, segment count)
     app._in_sync = True
-    try:
-        if app.unload:
-            unload_modules(_COMMIT_MODULES)
+    try:  # (App.sync dropped the commit path before this module came in)
         network = app.connect is not None or app.cfg.network_kind != "none"
         fetch = network and _policy_due(app)
         # (the chain state, which periods_to_seal loads, only where no uplink follows: the
@@ -77,13 +75,10 @@ def _close_ended_segment(app):
 def _stow(app, driving=False):
     """The driving objects aside (stow.py): with ``driving`` all but the accounting, else
     all that are still in place; the stow code out again after."""
-    from firmware.stow import DRIVING, stow
+    from firmware.stow import ATTRS, DRIVING, stow
 
     try:
-        if driving:
-            stow(app, DRIVING)
-        else:
-            stow(app)
+        stow(app, DRIVING if driving else ATTRS)
     except Exception:  # noqa: BLE001 - nothing changed: the sync runs with the objects in place
         pass
     unload_modules(("firmware.stow",))  # imported again by unstow: nothing of it is kept

@@ -506,7 +506,7 @@ def with_messages_in_one_string(text: str, failing: Collection[str] = ()) -> str
         for part in ast.walk(n)
         if part is not n
     }
-    found: list[tuple[ast.Constant, str]] = []
+    found: dict[int, tuple[ast.Constant, str]] = {}  # by id: a call inside a raise is met twice
     for n in ast.walk(tree):
         if isinstance(n, ast.Raise) and n.exc is not None:
             where: ast.expr | None = n.exc
@@ -526,9 +526,8 @@ def with_messages_in_one_string(text: str, failing: Collection[str] = ()) -> str
                 and len(m.value.encode()) > _INTERNED_LEN
                 and not _NAME_LIKE.match(m.value)
             ):
-                found.append((m, m.value))
-    found = list({id(m): (m, msg) for m, msg in found}.values())  # a call inside a raise
-    messages = list(dict.fromkeys(msg for _, msg in found))
+                found[id(m)] = (m, m.value)
+    messages = list(dict.fromkeys(msg for _, msg in found.values()))
     if len(messages) < 2:
         return text
     blob = "".join(messages)
@@ -539,7 +538,7 @@ def with_messages_in_one_string(text: str, failing: Collection[str] = ()) -> str
         at += len(msg)
     literal = repr(blob)
     lines = [line.encode() for line in text.splitlines(keepends=True)]
-    spots = sorted(found, key=lambda f: (f[0].lineno, f[0].col_offset), reverse=True)
+    spots = sorted(found.values(), key=lambda f: (f[0].lineno, f[0].col_offset), reverse=True)
     for m, msg in spots:
         first, last = m.lineno - 1, (m.end_lineno or m.lineno) - 1
         c0, c1 = m.col_offset, m.end_col_offset or 0

@@ -170,13 +170,19 @@ class Ledger:
                 return _TORN  # the file shrank under us
             h.update(mv[:n])
             return end if mv[n : n + TAG_LEN] == self._crypto.mac_finish(h) else _BAD
+        ok = self._tail_checked(f, h, n, mv)
+        return _TORN if ok is None else end if ok else _BAD
+
+    def _tail_checked(self, f, h, n, mv):
+        """Hash the next ``n`` bytes of ``f`` into the MAC ``h`` through the buffer ``mv``,
+        then read the tag: whether it matches, None if the file ends first."""
         while n:
-            k = f.readinto(mv[: min(n, _CHUNK)])
+            k = f.readinto(mv[: min(n, len(mv))])
             if not k:
-                return _TORN
+                return None
             h.update(mv[:k])
             n -= k
-        return end if f.read(TAG_LEN) == self._crypto.mac_finish(h) else _BAD
+        return f.read(TAG_LEN) == self._crypto.mac_finish(h)
 
     def _cut(self, pos, buf):
         """Keep the first ``pos`` bytes: copy them to a temp file and rename it over the log."""
@@ -269,26 +275,16 @@ class Ledger:
         count = self.count
         if start >= count:
             return
-        buf = bytearray(_HEAD)
-        mv = memoryview(buf)
+        mv = memoryview(bytearray(_HEAD))
         with self._open(self.path, "rb") as f:
             self._seek_record(f, start)
             for seq in range(start, count):
                 head = f.read(FRAME_HEADER_LEN)
-                left = _length(head)
-                ok = left >= 0
+                size = _length(head)
+                first = f.read(min(size, n)) if size > 0 else b""
                 h = self._crypto.mac_start(seq, head)
-                first = b""
-                while ok and left:
-                    k = f.readinto(mv[: min(left, _HEAD)])
-                    if not k:
-                        ok = False
-                        break
-                    h.update(mv[:k])
-                    if not first:
-                        first = bytes(mv[: min(k, n)])
-                    left -= k
-                if not ok or f.read(TAG_LEN) != self._crypto.mac_finish(h):
+                h.update(first)
+                if size < 0 or not self._tail_checked(f, h, size - len(first), mv):
                     raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
                 yield self._crypto.xor(seq, head[4:], first)
 
