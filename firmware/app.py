@@ -388,6 +388,9 @@ class App:
     def answer_challenges(self, summary, client=None):
         """Poll for challenges page by page and answer them (firmware.challenges); counts
         only, no list of results (a sync may handle hundreds)."""
+        # The chain's code out first: the responder finds envelopes from the registry's
+        # files (sealed.meta_envelope), and a sync's fullest point is here (README Memory).
+        release_state(self)
         from firmware.challenges import ChallengeResponder
         from firmware.uplink.sealed import StatementFiles
 
@@ -400,7 +403,7 @@ class App:
             self.clock,
             store=self.store,
             rng=self.rng,
-            files=StatementFiles(self.root, chain=self.state),
+            files=StatementFiles(self.root),
             status=self.status,
         )
         responder.run(collect=False)

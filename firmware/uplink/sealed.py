@@ -10,8 +10,9 @@ OBU's data folder)::
 A receipt file exists only if it verified against its statement, so "acknowledged" is exactly
 "has a receipt file" (:meth:`StatementFiles.has_receipt`). Given the registry
 (firmware.state.ChainState), the receipt is also noted in the statement's meta
-(``mark_receipt``: retention counts from it) and envelopes are found where the registry says,
-should they move after the receipt. A month's envelope is ~200 KB: the
+(``mark_receipt``: retention counts from it). Envelopes are found where the registry says,
+should they move after the receipt: through the chain when given, else from the entry's
+file (:func:`meta_envelope`). A month's envelope is ~200 KB: the
 uplink parses the header from its first kilobyte, finds commitment ``i`` by offset (every pair
 is 69 bytes) and hashes the file in chunks.
 """
@@ -73,6 +74,34 @@ def cbor_head(b, i):
     if i + 1 + n > len(b):
         raise SealedInvalid("truncated")
     return ib >> 5, int.from_bytes(b[i + 1 : i + 1 + n], "big"), i + 1 + n
+
+
+def meta_envelope(root, seq):
+    """The envelope path that statement ``seq``'s registry entry names (its meta file, a CBOR
+    map written by firmware.state: key 5, relative to ``root``), or None without an entry.
+    Read without the chain's code (firmware.state, ~3.4 KB at 64 bits), which the challenge
+    responder does not load; SealedInvalid if the entry is not such a map."""
+    data = atomic.read_file("%s/statements/%d.meta" % (root, seq))
+    if data is None:
+        return None
+    try:
+        major, n, i = cbor_head(data, 0)
+        if major != 5:
+            raise SealedInvalid("statement meta %d: not a map" % seq)
+        for _ in range(n):
+            major, key, i = cbor_head(data, i)
+            vmajor, v, j = cbor_head(data, i)
+            end = j + v if vmajor in (2, 3) else j
+            if vmajor > 3 and vmajor != 7:
+                raise SealedInvalid("statement meta %d: unexpected item" % seq)
+            if major == 0 and key == 5:
+                if vmajor != 3 or end > len(data):
+                    raise SealedInvalid("statement meta %d: envelope is not a text" % seq)
+                return root + "/" + data[j:end].decode()
+            i = end
+    except IndexError:
+        pass
+    raise SealedInvalid("statement meta %d: no envelope" % seq)
 
 
 def _expect(b, i, major, value=None):
@@ -162,10 +191,15 @@ class StatementFiles:
         self.receipts = root + "/receipts"
 
     def envelope_path(self, seq):
+        """Where the envelope of ``seq`` is: where the registry entry says (through the
+        chain when given, else read from the entry itself: :func:`meta_envelope`), else
+        in the outbox."""
         if self.chain is not None:
             path = self.chain.envelope_path(seq)
-            if path is not None:
-                return path
+        else:
+            path = meta_envelope(self.root, seq)
+        if path is not None:
+            return path
         return "%s/%d.cose" % (self.outbox, seq)
 
     def receipt_path(self, seq):

@@ -356,6 +356,27 @@ def test_a_sighting_opens_the_one_segment_covering_the_instant():
         rmtree(root)
 
 
+def test_an_envelope_is_found_where_the_registry_entry_says():
+    """The responder reads the registry entry's file (sealed.meta_envelope), not the chain
+    (firmware.state, whose code a sync drops before answering challenges)."""
+    import os
+
+    root, built = _setup()
+    try:
+        atomic.ensure_dir(root + "/sent")
+        os.rename(root + "/outbox/0.cose", root + "/sent/0.cose")  # moved after its receipt
+        net = FakeNet(challenge_list(challenge(CID, 1, index=1)))
+        assert _responder(root, net).run() == [(CID, chm.UNAVAILABLE)]  # no entry: outbox
+        atomic.ensure_dir(root + "/statements")
+        meta = cbor.encode({1: 0, 4: b"\x00" * 32, 5: "sent/0.cose", 6: True, 7: None})
+        atomic.atomic_write(root + "/statements/0.meta", meta)
+        net = FakeNet(challenge_list(challenge(CID2, 1, index=1)), response(201, b""))
+        assert _responder(root, net).run() == [(CID2, chm.ANSWERED)]
+        assert _posted_opening(net, built, challenge(CID2, 1, index=1)).segment_index == 1
+    finally:
+        rmtree(root)
+
+
 def test_on_a_shared_boundary_the_lower_index_is_opened():
     root, built = _setup()
     try:

@@ -15,6 +15,7 @@ from firmware.accounting import Accounting
 from firmware.ledger import Store, atomic
 from firmware.state import AlreadySealed, ChainState, PeriodOrder, StateCorrupt
 from firmware.statement import read_statement, seal_period
+from firmware.uplink.sealed import SealedInvalid, StatementFiles
 from protocol import envelopes, messages, p256, pedersen, verify
 from protocol.errors import InvalidMessage
 from protocol.tariff import price_micro
@@ -206,6 +207,16 @@ def test_the_registry_maps_seq_to_period_envelope_and_receipt():
         assert m.receipt_held and m.received_at == APRIL + 100
         w.state.set_envelope(0, "sent/0.cose")
         assert w.state.envelope_path(0) == root + "/sent/0.cose"
+        # Without the chain's code (the challenge responder) the registry's files say the same.
+        files = StatementFiles(root)
+        assert files.envelope_path(0) == root + "/sent/0.cose" and files.envelope_path(1) == p1
+        assert files.envelope_path(7) == root + "/outbox/7.cose"  # no entry: the outbox
+        atomic.atomic_write(root + "/statements/1.meta", b"\xa1\x05\x03")  # {5: 3}
+        raises(SealedInvalid, files.envelope_path, 1)
+        atomic.atomic_write(root + "/statements/1.meta", b"\xa1\x01\x58")  # truncated
+        raises(SealedInvalid, files.envelope_path, 1)
+        atomic.atomic_write(root + "/statements/1.meta", b"\x81\x00")  # [0]
+        raises(SealedInvalid, files.envelope_path, 1)
         raises(state_mod.StateError, w.state.mark_receipt, 2, 0)
     finally:
         rmtree(root)
