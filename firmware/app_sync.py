@@ -88,10 +88,10 @@ def _unstow(app):
     """The driving objects back (firmware/stow.py), once the network phase's code has gone."""
     if app._stowed is None:
         return
-    from firmware.stow import unstow
-
-    if app.unload:
+    if app.unload:  # first: a module more in sys.modules could regrow its table (752 B)
         drop_sealing_code()
+    from firmware.stow import unstow  # (the sync's end drops it again)
+
     unstow(app)
     if app._holdup:  # the power failed while they were stowed (app_sense.power_lost)
         app.end_of_input()

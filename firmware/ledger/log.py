@@ -132,17 +132,19 @@ class Ledger:
         seq = 0
         index = [pos]
         end = pos
-        buf = bytearray(_CHUNK)
-        with self._open(self.path, "rb") as f:
-            f.seek(pos)
-            while pos < size:
-                end = self._check_frame(f, seq, pos, size, buf)
-                if end < 0:
-                    break
-                seq += 1
-                pos = end
-                if seq % _INDEX_EVERY == 0:
-                    index.append(pos)
+        buf = None  # none for a new period's ledger (just its header), opened mid-drive
+        if pos < size:
+            buf = bytearray(_CHUNK)
+            with self._open(self.path, "rb") as f:
+                f.seek(pos)
+                while pos < size:
+                    end = self._check_frame(f, seq, pos, size, buf)
+                    if end < 0:
+                        break
+                    seq += 1
+                    pos = end
+                    if seq % _INDEX_EVERY == 0:
+                        index.append(pos)
         self.repaired_bytes = size - pos
         if pos < size:
             if end == _BAD and not salvage:
