@@ -30,7 +30,7 @@ def _open(store, envelope):
 
     policy, pid = envelopes.open_policy(envelope, resolve, store._verify)
     if store.vehicle_class is not None:
-        policy.keep_class(store.vehicle_class)  # the other classes' rates: heap never used
+        policy.for_obu(store.vehicle_class)  # one class's rates, the zones' rings packed
     return _Held(policy, pid)
 
 

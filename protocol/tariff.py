@@ -255,14 +255,19 @@ class TariffPolicy:
         """The rates (micro-units per km) of one vehicle class, in no particular cell order."""
         return [v for k, v in self._index().items() if k[2] == vehicle_class]
 
-    def keep_class(self, vehicle_class):
-        """Keep only ``vehicle_class``'s rates: an OBU prices one class, and the Rate objects
-        of the others are heap it never uses. ``rates`` is emptied and :meth:`rate` and
-        :meth:`class_rates` answer from the index; the policy id, the signed payload's hash,
-        does not change. For a validated policy that is not validated again (PolicyStore on
-        the OBU)."""
+    def for_obu(self, vehicle_class):
+        """The OBU's form of a validated policy, which is not validated again (PolicyStore):
+        only ``vehicle_class``'s rates are kept — an OBU prices one class, and the Rate
+        objects of the others are heap it never uses: ``rates`` is emptied and :meth:`rate`
+        and :meth:`class_rates` answer from the index — and every zone's rings are packed
+        flat (geo.pack_ring: 8 bytes a vertex instead of 40 at 64 bits), their boxes made
+        first. Lookups answer as before; the policy id, the signed payload's hash, does not
+        change."""
         self._rate_map = {k: v for k, v in self._index().items() if k[2] == vehicle_class}
         self.rates = []
+        for z in self.zones:
+            z.bbox()
+            z.polygons = [[geo.pack_ring(r) for r in polygon] for polygon in z.polygons]
 
     def rate(self, zone_id, band_id, vehicle_class):
         """Rate in micro-units per km for a cell and vehicle class; NoTariffCell if none."""

@@ -79,57 +79,78 @@ def test_isqrt_is_exact():
 SQUARE = [(0, 0), (0, 100), (100, 100), (100, 0)]
 
 
+def _in(lat, lon, ring):
+    """point_in_ring, checked to answer the same for the ring packed flat (the OBU's form)."""
+    inside = geo.point_in_ring(lat, lon, ring)
+    assert geo.point_in_ring(lat, lon, geo.pack_ring(ring)) == inside, (lat, lon, ring)
+    return inside
+
+
+def _in_polygon(lat, lon, polygon):
+    inside = geo.point_in_polygon(lat, lon, polygon)
+    packed = [geo.pack_ring(r) for r in polygon]
+    assert geo.point_in_polygon(lat, lon, packed) == inside, (lat, lon, polygon)
+    return inside
+
+
+def test_a_packed_ring_holds_the_vertices_flat_as_32_bit_ints():
+    ring = [(-900000000, -1800000000), (900000000, 1800000000), (1, -1)]
+    packed = geo.pack_ring(ring)
+    assert list(packed) == [-900000000, -1800000000, 900000000, 1800000000, 1, -1]
+    assert len(bytes(packed)) == 24  # 4 bytes a coordinate
+
+
 def test_point_inside_and_outside_a_square():
-    assert geo.point_in_ring(50, 50, SQUARE)
-    assert not geo.point_in_ring(150, 50, SQUARE)
-    assert not geo.point_in_ring(50, -1, SQUARE)
-    assert not geo.point_in_ring(-1, 50, SQUARE)
+    assert _in(50, 50, SQUARE)
+    assert not _in(150, 50, SQUARE)
+    assert not _in(50, -1, SQUARE)
+    assert not _in(-1, 50, SQUARE)
 
 
 def test_boundary_points_belong_to_the_side_east_then_north():
     # West and south edges are in (the interior lies east / north), east and north edges out.
-    assert geo.point_in_ring(50, 0, SQUARE)  # west edge
-    assert not geo.point_in_ring(50, 100, SQUARE)  # east edge
-    assert geo.point_in_ring(0, 50, SQUARE)  # south edge
-    assert not geo.point_in_ring(100, 50, SQUARE)  # north edge
-    assert geo.point_in_ring(0, 0, SQUARE)  # south-west corner
-    assert not geo.point_in_ring(0, 100, SQUARE)  # south-east corner
-    assert not geo.point_in_ring(100, 0, SQUARE)  # north-west corner
-    assert not geo.point_in_ring(100, 100, SQUARE)  # north-east corner
+    assert _in(50, 0, SQUARE)  # west edge
+    assert not _in(50, 100, SQUARE)  # east edge
+    assert _in(0, 50, SQUARE)  # south edge
+    assert not _in(100, 50, SQUARE)  # north edge
+    assert _in(0, 0, SQUARE)  # south-west corner
+    assert not _in(0, 100, SQUARE)  # south-east corner
+    assert not _in(100, 0, SQUARE)  # north-west corner
+    assert not _in(100, 100, SQUARE)  # north-east corner
 
 
 def test_ray_through_a_vertex_is_counted_once():
     diamond = [(0, 50), (50, 100), (100, 50), (50, 0)]  # vertices on the point's latitude
-    assert geo.point_in_ring(50, 50, diamond)
-    assert geo.point_in_ring(50, 1, diamond)
-    assert not geo.point_in_ring(50, -10, diamond)
-    assert not geo.point_in_ring(50, 120, diamond)
+    assert _in(50, 50, diamond)
+    assert _in(50, 1, diamond)
+    assert not _in(50, -10, diamond)
+    assert not _in(50, 120, diamond)
     # A spike whose tip touches the ray from below and from above.
     spiky = [(0, 0), (0, 300), (100, 300), (50, 200), (100, 100), (100, 0)]
-    assert geo.point_in_ring(60, 50, spiky)
-    assert not geo.point_in_ring(60, 200, spiky)  # inside the notch
-    assert geo.point_in_ring(40, 200, spiky)  # below the notch tip
-    assert geo.point_in_ring(50, 150, spiky)  # same latitude as the tip, west of it
+    assert _in(60, 50, spiky)
+    assert not _in(60, 200, spiky)  # inside the notch
+    assert _in(40, 200, spiky)  # below the notch tip
+    assert _in(50, 150, spiky)  # same latitude as the tip, west of it
 
 
 def test_concave_ring():
     u_shape = [(0, 0), (0, 300), (300, 300), (300, 200), (100, 200), (100, 100), (300, 100),
                (300, 0)]  # fmt: skip
-    assert geo.point_in_ring(50, 150, u_shape)  # the base
-    assert geo.point_in_ring(200, 50, u_shape)  # left arm
-    assert geo.point_in_ring(200, 250, u_shape)  # right arm
-    assert not geo.point_in_ring(200, 150, u_shape)  # the notch
-    assert not geo.point_in_ring(100, 150, u_shape)  # notch floor: interior lies south
-    assert geo.point_in_ring(200, 200, u_shape)  # notch's east side: interior lies east
+    assert _in(50, 150, u_shape)  # the base
+    assert _in(200, 50, u_shape)  # left arm
+    assert _in(200, 250, u_shape)  # right arm
+    assert not _in(200, 150, u_shape)  # the notch
+    assert not _in(100, 150, u_shape)  # notch floor: interior lies south
+    assert _in(200, 200, u_shape)  # notch's east side: interior lies east
 
 
 def test_polygon_with_a_hole():
     polygon = [SQUARE, [(40, 40), (40, 60), (60, 60), (60, 40)]]
-    assert geo.point_in_polygon(10, 10, polygon)
-    assert not geo.point_in_polygon(50, 50, polygon)
-    assert geo.point_in_polygon(50, 60, polygon)  # hole's east edge: the polygon is east
-    assert not geo.point_in_polygon(50, 40, polygon)  # hole's west edge: the hole is east
-    assert not geo.point_in_polygon(150, 150, polygon)
+    assert _in_polygon(10, 10, polygon)
+    assert not _in_polygon(50, 50, polygon)
+    assert _in_polygon(50, 60, polygon)  # hole's east edge: the polygon is east
+    assert not _in_polygon(50, 40, polygon)  # hole's west edge: the hole is east
+    assert not _in_polygon(150, 150, polygon)
 
 
 def _claims(tiles, lat, lon):

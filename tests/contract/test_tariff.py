@@ -129,6 +129,34 @@ def test_adjacent_zones_claim_a_shared_edge_once_whatever_their_order():
         assert p.zone_at(1000, 1200) == 0  # the top vertex: north of both
 
 
+def test_the_obus_form_keeps_one_class_and_packs_the_rings_answering_alike():
+    """TariffPolicy.for_obu (the policy store's form): the unit's class's rates only, the
+    zones' rings packed flat, every lookup as the full policy answers it."""
+
+    full = _valid_policy()
+    obu = _valid_policy()
+    obu.for_obu(CAR)
+    for z in obu.zones:
+        for polygon in z.polygons:
+            assert all(type(r[0]) is int and len(r) % 2 == 0 for r in polygon)
+    assert obu.rates == [] and sorted(obu.class_rates(CAR)) == sorted(full.class_rates(CAR))
+    raises(NoTariffCell, obu.rate, 0, 0, CAR + 1)
+    assert full.rate(0, 0, CAR + 1) >= 0
+    # Lookups over a grid across the city, the congestion zone and the park, and on edges.
+    seen = set()
+    for lat in range(507800000, 509400000, 40000):
+        for lon in range(42800000, 44600000, 40000):
+            zone = full.zone_at(lat, lon)
+            assert obu.zone_at(lat, lon) == zone, (lat, lon)
+            seen.add(zone)
+    assert seen == {0, CITY, CONGESTION}
+    for lat, lon in ((508365000, 43520000), (508570000, 43640000), (508070000, 43900000)):
+        assert obu.zone_at(lat, lon) == full.zone_at(lat, lon)
+    assert obu.cell_at(508500000, 43550000, T_2026 + 3600) == full.cell_at(
+        508500000, 43550000, T_2026 + 3600
+    )
+
+
 # --- time ---------------------------------------------------------------------------------
 def test_local_time_and_bands_across_spring_forward():
     p = _valid_policy()
