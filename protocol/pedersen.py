@@ -12,14 +12,20 @@ verifier can take either.
 
 from protocol import errors, ristretto
 from protocol import tables_ristretto as _tables
-from protocol.compat import is_int
+from protocol.compat import is_int, lazy_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
+    from protocol.pedersen_check import H as H
+    from protocol.pedersen_check import sum_commitments as sum_commitments
+    from protocol.pedersen_check import verify_opening as verify_opening
+    from protocol.pedersen_check import verify_sum as verify_sum
 
 # Values are committed as scalars below 2^64 (the protocol keeps prices below 2^32, and sums
 # of up to a few million of them stay below 2^64); the comb tables cover the full scalar range.
 VALUE_LIMIT = 1 << 64
 
 H_ENCODED = _tables.H_ENCODED
-H = ristretto.decode(H_ENCODED)
 
 
 def _check_value(value: int) -> None:
@@ -67,27 +73,11 @@ def add_blinds(a: int, b: int) -> int:
     return (a + b) % ristretto.L
 
 
-def verify_opening(commitment: bytes, value: int, blind: int) -> None:
-    """Check that ``commitment`` opens to (value, blind); OpeningMismatch if it does not."""
-    point = ristretto.decode(commitment)
-    if not ristretto.equal(point, commit_point(value, blind)):
-        raise errors.OpeningMismatch("commitment does not open to the claimed value")
-
-
-def _sum_point(commitments) -> tuple[int, int, int, int]:
-    acc = ristretto.identity()
-    for c in commitments:
-        acc = ristretto.add(acc, ristretto.decode(c))
-    return acc
-
-
-def sum_commitments(commitments) -> bytes:
-    """Encoding of the sum of an iterable of encoded commitments (consumed as a stream)."""
-    return ristretto.encode(_sum_point(commitments))
-
-
-def verify_sum(commitments, total: int, blind_sum: int) -> None:
-    """Check that the commitments add up to C(total, blind_sum); SumMismatch if not."""
-    acc = _sum_point(commitments)
-    if not ristretto.equal(acc, commit_point(total, blind_sum)):
-        raise errors.SumMismatch("commitments do not add up to the claimed total")
+# The verifier's half — H as a point, checks of openings and of sums — is
+# protocol/pedersen_check.py, offered here by name and loaded on first use: the OBU commits
+# and never checks, and decoding H at every import of this module (after each sync) cost
+# time and heap for nothing.
+__getattr__ = lazy_names(
+    __name__,
+    ("protocol.pedersen_check", ("H", "verify_opening", "sum_commitments", "verify_sum")),
+)

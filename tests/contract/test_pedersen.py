@@ -209,3 +209,28 @@ def test_random_blind_rejects_a_short_rng():
 def test_same_value_with_different_blinds_gives_unrelated_commitments():
     r1, r2 = _blinds(2)
     assert pedersen.commit(100, r1) != pedersen.commit(100, r2)
+
+
+def test_committing_loads_neither_the_group_law_nor_the_checks():
+    """The OBU's commit path (commit, random_blind, blind_to_bytes) runs on protocol/ristretto.py
+    and protocol/pedersen.py alone; the group law (ristretto_group) and the checks
+    (pedersen_check) load on first use of one of their names, offered as the same objects."""
+    import sys
+
+    from protocol import pedersen_check, ristretto_group
+
+    moved = ("protocol.ristretto_group", "protocol.pedersen_check")
+    saved = {m: sys.modules.pop(m) for m in moved}
+    try:
+        blind = pedersen.random_blind(lambda n: bytes(range(n)))
+        c = pedersen.commit(1234, blind)
+        assert len(c) == 32 and len(pedersen.blind_to_bytes(blind)) == 32
+        assert pedersen.blind_from_bytes(pedersen.blind_to_bytes(blind)) == blind
+        assert [m for m in moved if m in sys.modules] == []
+    finally:
+        sys.modules.update(saved)
+    assert ristretto.decode is ristretto_group.decode and ristretto.D is ristretto_group.D
+    assert pedersen.H is pedersen_check.H and pedersen.verify_sum is pedersen_check.verify_sum
+    pedersen.verify_opening(c, 1234, blind)
+    support.raises(AttributeError, getattr, ristretto, "no_such_name")
+    support.raises(AttributeError, getattr, pedersen, "no_such_name")
