@@ -29,14 +29,14 @@ pages: the rest waits for the next sync, nearest deadlines first.
 
 import os
 
-# Other modules' names through their modules (uplink.X, sealed_files.X, record.X): a module
+# Other modules' names through their modules (uplink.X, sealed_files.X, message_base.X): a module
 # with fewer globals has a smaller dict (36 globals: 37 entries, 592 bytes at 64 bits, not 47),
 # one block the network phase's fragmented heap must find in one piece.
 from firmware import opening, uplink
 from firmware.ledger import LedgerError, atomic
 from firmware.uplink import sealed as sealed_files
 from firmware.uplink.signed import signed_headers
-from protocol import cbor, cose, envelopes, labels, record
+from protocol import cbor, cose, envelopes, labels, message_base
 from protocol.compat import const, lazy_names
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
@@ -193,7 +193,7 @@ class _Remembered:
 
     def outcome(self, cid):
         d = self.data
-        n = record.CHALLENGE_ID_LEN
+        n = message_base.CHALLENGE_ID_LEN
         for off in range(0, len(d) - n, n + 1):  # entries of the id and a code byte
             if d[off : off + n] == cid:
                 code = d[off + n]
@@ -201,7 +201,7 @@ class _Remembered:
         return None
 
     def add(self, cid, outcome):
-        keep = (MAX_REMEMBERED - 1) * (record.CHALLENGE_ID_LEN + 1)
+        keep = (MAX_REMEMBERED - 1) * (message_base.CHALLENGE_ID_LEN + 1)
         d = self.data[-keep:] if len(self.data) > keep else self.data
         self.data = d + cid + bytes((_CODES.index(outcome) + 1,))
         atomic.atomic_write(self.path, self.data)
@@ -412,7 +412,7 @@ class ChallengeResponder:
     def find_segment(self, ch, sealed):
         """(index, ledger payload) of the challenged segment, or None if none covers."""
         count = sealed.segment_count
-        if ch.kind == record.CHALLENGE_INDEX and ch.segment_index >= count:
+        if ch.kind == message_base.CHALLENGE_INDEX and ch.segment_index >= count:
             raise _refusal("ChallengeInvalid")("segment %d of %d" % (ch.segment_index, count))
         if count == 0:
             return None
@@ -422,7 +422,7 @@ class ChallengeResponder:
                 raise _refusal("SegmentUnavailable")(
                     "ledger holds %d of %d segments" % (log.count, count)
                 )
-            if ch.kind == record.CHALLENGE_INDEX:
+            if ch.kind == message_base.CHALLENGE_INDEX:
                 return ch.segment_index, log.read(ch.segment_index)
             at = ch.at_time
             i = 0

@@ -47,6 +47,8 @@ MODULES = (
     "protocol.tariff_rules",
     "protocol.geo",
     "protocol.timeutil",  # no class: a copy kept by firmware.status_text is harmless
+    "protocol.record",  # the segmenter's (SegmentRecord): the network phase has message_base
+    "firmware.commit",  # holds record's and accounting's classes: goes with them (no class)
 )
 # The accounting first stays (sealing and retention need it): its modules stay with it.
 DRIVING = ATTRS[:4]

@@ -7,7 +7,7 @@ openings, certificates, the policy codec). protocol.messages re-exports both cla
 """
 
 from protocol.fields import U32, U64, bstr, check_map, fail, tstr, uint
-from protocol.record import (
+from protocol.message_base import (
     CHALLENGE_ID_LEN,
     CHALLENGE_INDEX,
     CHALLENGE_SIGHTING,

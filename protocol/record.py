@@ -1,4 +1,5 @@
-"""The SegmentRecord, the message base class and the bounds every message shares.
+"""The SegmentRecord, and (from protocol/message_base.py) the message base class and the
+bounds every message shares.
 
 Split from protocol/messages.py for the OBU's heap: the driving loop builds SegmentRecords and
 commits to them on every segment, but decodes no message at all, so it imports this module and
@@ -8,62 +9,30 @@ protocol.messages re-exports every name here: ``messages.SegmentRecord is
 record.SegmentRecord``.
 """
 
-from protocol import cbor
 from protocol.hashing import tagged_hash
 from protocol.labels import TRACE_COMMITMENT
 
-# Bounds shared by encoder, decoder and SPEC.md.
-MAX_SEGMENTS = 100000  # per statement: ~30x a heavy month of driving
-MAX_TRACE_POINTS = 512  # per segment record
-MAX_OBU_ID_LEN = 64
-POLICY_ID_LEN = 16
-SALT_LEN = 16
-HASH_LEN = 32
-POINT_LEN = 32
-SCALAR_LEN = 32
-CHALLENGE_ID_LEN = 16
-MAX_TIME = 0xFFFFFFFFFF  # 40 bits of Unix seconds: far beyond 2100, still a small CBOR head
-
-# SegmentRecord.flags
-FLAG_GAP_BRIDGED = 1  # contains a short outage bridged by a straight line
-FLAG_GAP_EVENT = 2  # a long outage: no distance charged, committed as evidence
-FLAG_CUT_MAX = 4  # cut at the maximum length/duration rather than a cell boundary
-FLAGS_ALL = FLAG_GAP_BRIDGED | FLAG_GAP_EVENT | FLAG_CUT_MAX
-
-# Challenge.kind
-CHALLENGE_SIGHTING = 0  # open the segment covering at_time
-CHALLENGE_INDEX = 1  # open segment number segment_index (random audit)
-
-
-class Message:
-    """Base: equality by canonical encoding, and encode/decode through to_map/from_map."""
-
-    TYPE = "Message"
-
-    def to_map(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def encode(self):
-        """Deterministic CBOR encoding of this message."""
-        return cbor.encode(self.to_map())
-
-    @classmethod
-    def decode(cls, data):
-        """Decode canonical CBOR bytes into a validated message."""
-        return cls.from_map(cbor.decode(data))
-
-    @classmethod
-    def from_map(cls, m):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.encode() == other.encode()
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __repr__(self):
-        return "%s(%r)" % (self.TYPE, self.to_map())
+# The bounds and the base class live in protocol/message_base.py (the uplink's messages need
+# them without the SegmentRecord); offered here as before.
+from protocol.message_base import (  # noqa: F401
+    CHALLENGE_ID_LEN,
+    CHALLENGE_INDEX,
+    CHALLENGE_SIGHTING,
+    FLAG_CUT_MAX,
+    FLAG_GAP_BRIDGED,
+    FLAG_GAP_EVENT,
+    FLAGS_ALL,
+    HASH_LEN,
+    MAX_OBU_ID_LEN,
+    MAX_SEGMENTS,
+    MAX_TIME,
+    MAX_TRACE_POINTS,
+    POINT_LEN,
+    POLICY_ID_LEN,
+    SALT_LEN,
+    SCALAR_LEN,
+    Message,
+)
 
 
 class SegmentRecord(Message):

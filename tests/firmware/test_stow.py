@@ -87,6 +87,9 @@ def kept(fn, *args):
     finally:
         for m in [m for m in sys.modules if m not in saved]:
             del sys.modules[m]
+            parent, _, child = m.rpartition(".")
+            if parent in sys.modules and child in sys.modules[parent].__dict__:
+                delattr(sys.modules[parent], child)  # else ``from parent import child`` finds it
         for m, mod in saved.items():
             if sys.modules.get(m) is not mod:
                 sys.modules[m] = mod
