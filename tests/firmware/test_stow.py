@@ -112,7 +112,7 @@ def driving_classes():
         mod = sys.modules.get(m)
         if mod is not None:
             for v in mod.__dict__.values():
-                if type(v) is type:
+                if type(v) is type and getattr(v, "__module__", None) == m:  # not array
                     out.add(v)
     return out
 
