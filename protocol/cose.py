@@ -134,9 +134,38 @@ def sign1(payload: bytes, signer, content_type: str, external_aad=b"", tagged=Tr
     if not isinstance(kid, (bytes, bytearray)) or not kid:
         raise errors.InvalidKey("signer.kid must be a non-empty byte string")
     protected_map = {HDR_ALG: ALG_ES256, HDR_CONTENT_TYPE: content_type, HDR_KID: bytes(kid)}
-    msg = Sign1(cbor.encode(protected_map), protected_map, {}, bytes(payload), b"")
-    msg.signature = signer.sign(msg.to_be_signed(external_aad))
-    return msg.encode(tagged)
+    protected = cbor.encode(protected_map)
+    payload = bytes(payload)
+    head = cbor.head
+    sign_digest = getattr(signer, "sign_digest", None)
+    if sign_digest is not None:
+        # The Sig_structure is hashed as it is encoded, never held whole: on the OBU a
+        # block as long as the payload (an opening: ~600 bytes) that a fragmented heap
+        # need not find. The same bytes are signed as by sign(to_be_signed).
+        import hashlib
+
+        h = hashlib.sha256(b"\x84\x6aSignature1")  # [ "Signature1", …
+        for piece in (protected, external_aad, payload):
+            h.update(head(2, len(piece)))
+            h.update(piece)
+        signature = sign_digest(h.digest())
+    else:  # a signer that signs messages only (an HSM's, say)
+        msg = Sign1(protected, protected_map, {}, payload, b"")
+        signature = signer.sign(msg.to_be_signed(external_aad))
+    # The envelope in one allocation of its exact length (cbor.encode would grow a buffer
+    # and copy it): tag 18, [protected, {}, payload, signature].
+    return b"".join(
+        (
+            b"\xd2\x84" if tagged else b"\x84",
+            head(2, len(protected)),
+            protected,
+            b"\xa0",
+            head(2, len(payload)),
+            payload,
+            head(2, len(signature)),
+            signature,
+        )
+    )
 
 
 def verify_signature(msg: Sign1, pub: bytes, external_aad=b"", verify=None):

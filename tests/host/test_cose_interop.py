@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
+    Prehashed,
     decode_dss_signature,
     encode_dss_signature,
 )
@@ -192,7 +193,12 @@ def test_foreign_header_layout_from_cwt_needs_lenient_decoding() -> None:
 @crypto_settings
 @given(d=scalars, payload=messages)
 def test_envelope_signed_by_cryptography_verifies(d: int, payload: bytes) -> None:
-    class OpenSSLSigner(p256.Signer):
+    """OpenSSL signs in both ways cose.sign1 asks: the Sig_structure's digest (a signer with
+    sign_digest, as every OBU signer: the structure is hashed as it is encoded) and the
+    Sig_structure itself (a signer of messages only, an HSM's say). The envelopes are the
+    same bytes but for the signatures' randomness."""
+
+    class OpenSSLDigestSigner(p256.Signer):
         def __init__(self) -> None:
             self.kid = b"openssl"
 
@@ -200,14 +206,22 @@ def test_envelope_signed_by_cryptography_verifies(d: int, payload: bytes) -> Non
             return p256.public_key(d)
 
         def sign_digest(self, digest32: bytes) -> bytes:
-            raise AssertionError("sign() is overridden")
+            der = crypto_private(d).sign(digest32, ec.ECDSA(Prehashed(hashes.SHA256())))
+            r, s = decode_dss_signature(der)
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    class OpenSSLMessageSigner:
+        kid = b"openssl"
 
         def sign(self, msg: bytes) -> bytes:
             return crypto_sign(d, msg)
 
-    s = OpenSSLSigner()
-    env = cose.sign1(payload, s, CTY)
-    assert cose.verify_sign1(env, {b"openssl": s.public_key()}.get, CTY).payload == payload
+    envs = []
+    for s in (OpenSSLDigestSigner(), OpenSSLMessageSigner()):
+        env = cose.sign1(payload, s, CTY)
+        assert cose.verify_sign1(env, {b"openssl": p256.public_key(d)}.get, CTY).payload == payload
+        envs.append(env)
+    assert envs[0][:-64] == envs[1][:-64]
 
 
 # --- CBOR: cross-check with cbor2 and fuzz -------------------------------------------------------
