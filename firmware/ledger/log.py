@@ -61,6 +61,7 @@ SUFFIX = ".log"
 
 _INDEX_EVERY = const(32)
 _CHUNK = const(512)
+_PIECE = const(128)  # bytes of ciphertext read at a time for a record (_read_next)
 _HEAD = const(64)  # bytes of a payload Ledger.heads yields, and its buffer
 _TORN = const(-1)
 _BAD = const(-2)
@@ -310,10 +311,19 @@ class Ledger:
         # Re-verified on every read: flash may have changed since the open-time scan.
         head = f.read(FRAME_HEADER_LEN)
         n = _length(head)
-        body = f.read(n) if n > 0 else b""
         h = self._crypto.mac_start(seq, head)
-        h.update(body)
-        if n < 0 or len(body) != n or f.read(TAG_LEN) != self._crypto.mac_finish(h):
+        # The ciphertext in pieces of _PIECE bytes, never whole: the plaintext is the one
+        # record-long block (a challenge's opening reads one at a sync's fullest point).
+        body = []
+        left = n if n > 0 else 0
+        while left:
+            piece = f.read(left if left < _PIECE else _PIECE)
+            if not piece:
+                break
+            h.update(piece)
+            body.append(piece)
+            left -= len(piece)
+        if n < 0 or left or f.read(TAG_LEN) != self._crypto.mac_finish(h):
             raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
         return self._crypto.xor(seq, head[4:], body)
 
