@@ -27,19 +27,10 @@ from protocol.fields import (
     uint,
 )
 
-# The TariffPolicy wire format lives in protocol/policy_wire.py (the OBU verifies a policy at
-# boot with it alone); re-exported so that every name stays importable from here.
-from protocol.policy_wire import (
-    decode_policy,
-    encode_policy,
-    policy_from_map,
-    policy_id,
-    policy_to_map,
-)
-
-# The bounds, the Message base and SegmentRecord live in protocol/record.py (the OBU's driving
-# loop needs nothing else from here); they are re-exported so that every name stays importable.
-from protocol.record import (
+# The bounds and the Message base live in protocol/message_base.py, SegmentRecord in
+# protocol/record.py (the OBU's driving loop needs nothing else from here); they are
+# re-exported so that every name stays importable.
+from protocol.message_base import (
     CHALLENGE_ID_LEN,
     CHALLENGE_INDEX,
     CHALLENGE_SIGHTING,
@@ -57,9 +48,18 @@ from protocol.record import (
     SALT_LEN,
     SCALAR_LEN,
     Message,
-    SegmentRecord,
-    trace_commitment,
 )
+
+# The TariffPolicy wire format lives in protocol/policy_wire.py (the OBU verifies a policy at
+# boot with it alone); re-exported so that every name stays importable from here.
+from protocol.policy_wire import (
+    decode_policy,
+    encode_policy,
+    policy_from_map,
+    policy_id,
+    policy_to_map,
+)
+from protocol.record import SegmentRecord, trace_commitment
 
 __all__ = [
     "CHALLENGE_ID_LEN",

@@ -13,24 +13,17 @@ from protocol.hashing import tagged_hash
 from protocol.labels import TRACE_COMMITMENT
 
 # The bounds and the base class live in protocol/message_base.py (the uplink's messages need
-# them without the SegmentRecord); offered here as before.
-from protocol.message_base import (  # noqa: F401
-    CHALLENGE_ID_LEN,
-    CHALLENGE_INDEX,
-    CHALLENGE_SIGHTING,
-    FLAG_CUT_MAX,
-    FLAG_GAP_BRIDGED,
-    FLAG_GAP_EVENT,
+# them without the SegmentRecord); the record's own are offered here as before.
+from protocol.message_base import (
+    FLAG_CUT_MAX,  # noqa: F401
+    FLAG_GAP_BRIDGED,  # noqa: F401
+    FLAG_GAP_EVENT,  # noqa: F401
     FLAGS_ALL,
-    HASH_LEN,
-    MAX_OBU_ID_LEN,
     MAX_SEGMENTS,
     MAX_TIME,
     MAX_TRACE_POINTS,
-    POINT_LEN,
     POLICY_ID_LEN,
     SALT_LEN,
-    SCALAR_LEN,
     Message,
 )
 

@@ -11,7 +11,7 @@ import pytest
 from backend.services import challenges as svc
 from firmware.uplink.http import HttpClient
 from protocol import cbor, envelopes, labels, messages
-from protocol.record import MAX_OBU_ID_LEN
+from protocol.message_base import MAX_OBU_ID_LEN
 from tests.backend import spotcheck as sc
 from tests.backend import support
 from tests.backend.conftest import Fleet

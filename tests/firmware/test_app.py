@@ -611,15 +611,29 @@ class _NotToBeLoaded:
         raise _Loaded("a module that should stay out was used for " + name)
 
 
-def test_a_sync_without_disputes_does_not_load_the_dispute_handler():
+def _tripwired(name, fn):
+    """``fn()`` with module ``name`` replaced in sys.modules by a tripwire (_NotToBeLoaded),
+    put back as it was after."""
     import sys
 
+    real = sys.modules.get(name)
+    sys.modules[name] = _NotToBeLoaded()
+    try:
+        return fn()
+    finally:
+        if real is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = real
+
+
+def test_a_sync_without_disputes_does_not_load_the_dispute_handler():
+    from firmware.ledger import atomic
     from firmware.uplink.http import HttpClient
     from protocol import cbor
     from tests.firmware.uplink_fixtures import HOST, PORT, FakeNet, json_error, response
 
     root = ds.tmpdir("app")
-    real = sys.modules.get("firmware.disputes")
     try:
         app = make_app(root)
         app.gnss_time = ds.T_DRIVE
@@ -630,53 +644,43 @@ def test_a_sync_without_disputes_does_not_load_the_dispute_handler():
             response(200, cbor.encode([]), "application/cbor"),
         )
         client = HttpClient(HOST, PORT, connect=net)
-        sys.modules["firmware.disputes"] = _NotToBeLoaded()
-        for _ in range(2):
+
+        def polls():
+            for _ in range(2):
+                summary = {"errors": []}
+                app.handle_disputes(summary, client)
+                assert summary["disputes"] == [] and summary["errors"] == []
             summary = {"errors": []}
             app.handle_disputes(summary, client)
-            assert summary["disputes"] == [] and summary["errors"] == []
-        summary = {"errors": []}
-        app.handle_disputes(summary, client)
-        assert summary["disputes"] == [] and summary["errors"][0].status == 503
-        for raw in net.sent():  # each poll a signed GET
-            assert raw.startswith(b"GET /api/v1/obu/disputes ") and b"QM-Signed-Request" in raw
-        # A unit that has had a dispute runs the handler at every sync (waiting answers,
-        # confirmed uploads, the status): the tripwire goes off.
-        from firmware.ledger import atomic
+            assert summary["disputes"] == [] and summary["errors"][0].status == 503
+            for raw in net.sent():  # each poll a signed GET
+                assert raw.startswith(b"GET /api/v1/obu/disputes ") and b"QM-Signed-Request" in raw
+            # A unit that has had a dispute runs the handler at every sync (waiting answers,
+            # confirmed uploads, the status): the tripwire goes off.
+            atomic.ensure_dir(root + "/disputes")
+            raises(_Loaded, app.handle_disputes, {"errors": []}, client)
 
-        atomic.ensure_dir(root + "/disputes")
-        raises(_Loaded, app.handle_disputes, {"errors": []}, client)
+        _tripwired("firmware.disputes", polls)
     finally:
-        if real is None:
-            sys.modules.pop("firmware.disputes", None)
-        else:
-            sys.modules["firmware.disputes"] = real
         ds.rmtree(root)
 
 
 def test_challenges_are_answered_without_the_chain_code():
     """The responder finds envelopes from the registry's files: the statement chain
     (firmware.state, ~3.4 KB at 64 bits) stays out at a sync's fullest point."""
-    import sys
-
     from firmware.uplink.http import HttpClient
     from tests.firmware.uplink_fixtures import HOST, PORT, FakeNet, response
 
     root = ds.tmpdir("app")
-    real = sys.modules.get("firmware.state")
     try:
         app = make_app(root)
         app.gnss_time = ds.T_DRIVE
         app._state = None  # as after the upload (release_state)
         net = FakeNet(response(204, b""))  # nothing to answer
-        sys.modules["firmware.state"] = _NotToBeLoaded()
         summary = {"errors": []}
-        app.answer_challenges(summary, HttpClient(HOST, PORT, connect=net))
+        client = HttpClient(HOST, PORT, connect=net)
+        _tripwired("firmware.state", lambda: app.answer_challenges(summary, client))
         assert summary["answered"] == 0 and summary["errors"] == [], summary
         assert net.sent()[0].startswith(b"GET /api/v1/obu/challenges")
     finally:
-        if real is None:
-            sys.modules.pop("firmware.state", None)
-        else:
-            sys.modules["firmware.state"] = real
         ds.rmtree(root)

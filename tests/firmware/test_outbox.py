@@ -92,7 +92,7 @@ def _post_bytes(envelope):
 def test_the_largest_statement_header_fits_the_prefix_read_sealed_reads():
     """read_sealed parses the header from one bounded read of the file's start: every field at
     its largest (64-character OBU id, 16 policy ids, the widest integers) still fits it."""
-    from protocol.record import MAX_OBU_ID_LEN, MAX_TIME, POLICY_ID_LEN
+    from protocol.message_base import MAX_OBU_ID_LEN, MAX_TIME, POLICY_ID_LEN
     from tests.firmware.uplink_fixtures import obu_signer
 
     stmt = messages.Statement(
