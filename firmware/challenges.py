@@ -36,7 +36,7 @@ from firmware import opening, uplink
 from firmware.ledger import LedgerError, atomic
 from firmware.uplink import sealed as sealed_files
 from firmware.uplink.signed import signed_headers
-from protocol import cbor, cose, envelopes, labels, message_base
+from protocol import cose, envelopes, labels, message_base
 from protocol.compat import const, lazy_names
 from protocol.errors import ProtocolError
 from protocol.exchange import Challenge
@@ -84,6 +84,8 @@ _refusal = __getattr__ = lazy_names(
 
 
 # --- ledger payloads -------------------------------------------------------------------------
+# The fixed end of a ledger payload: bstr(16) salt, bstr(32) blind, bstr(32) C, bstr(32) T.
+_TAIL_LEN = const(119)
 # One ledger record per segment (firmware/statement.py writes them, in index order, in the
 # ledger period whose id is the statement's period_start):
 #     CBOR [record_bytes, salt(16), blind(32, LE), price_commitment(32), trace_commitment(32)]
@@ -112,17 +114,40 @@ def record_times(payload):
 
 
 def split_payload(payload):
-    """[record_bytes, salt, blind, price_commitment, trace_commitment] of a ledger payload."""
+    """[record_bytes, salt, blind, price_commitment, trace_commitment] of a ledger payload:
+    CBOR [bstr record, bstr(16), bstr(32), bstr(32), bstr(32)] (accounting.entry_pieces).
+    ``payload`` is bytes, or a list of pieces standing for it (Ledger.read ``pieces``): then
+    record_bytes is a list of pieces too, and nothing as long as the record is made.
+    SegmentUnavailable if the payload is not such an entry."""
+    pieces = payload if isinstance(payload, list) else [payload]
+    n = 0
+    for p in pieces:
+        n += len(p)
+    head = b"".join(opening.span(pieces, 0, 4))
+    tail = b"".join(opening.span(pieces, n - _TAIL_LEN, n))
     try:
-        parts = cbor.decode(payload)
-    except ProtocolError:
-        parts = None
-    if not isinstance(parts, list) or len(parts) != 5:
-        raise _refusal("SegmentUnavailable")("ledger payload malformed")
-    for p in parts:
-        if not isinstance(p, bytes):
-            raise _refusal("SegmentUnavailable")("ledger payload malformed")
-    return parts
+        if n < 2 + _TAIL_LEN or head[0] != 0x85 or head[1] >> 5 != 2:
+            raise IndexError
+        ai = head[1] & 0x1F
+        if ai < 24:
+            start, length = 2, ai
+        elif ai == 24 and head[2] >= 24:
+            start, length = 3, head[2]
+        elif ai == 25 and head[2]:
+            start, length = 4, head[2] << 8 | head[3]
+        else:
+            raise IndexError
+        if start + length + _TAIL_LEN != n or tail[0] != 0x50:
+            raise IndexError
+        for at in (17, 51, 85):
+            if tail[at] != 0x58 or tail[at + 1] != 32:
+                raise IndexError
+    except IndexError:
+        raise _refusal("SegmentUnavailable")("ledger payload malformed") from None
+    rec = opening.span(pieces, start, start + length)
+    if pieces is not payload:
+        rec = b"".join(rec)
+    return [rec, tail[1:17], tail[19:51], tail[53:85], tail[87:119]]
 
 
 def cursor_ok(cursor):
@@ -363,7 +388,8 @@ class ChallengeResponder:
                 return (cid, self._remember(cid, UNAVAILABLE))
             raise
         atomic.atomic_write(self._pending_path(cid), opening)
-        return (cid, self._post(cid, opening, now))
+        del opening
+        return (cid, self._post(cid, now))
 
     def resend_pending(self):
         """POST the openings built earlier whose answer did not arrive; same bytes again."""
@@ -372,15 +398,15 @@ class ChallengeResponder:
             if not name.endswith(".cose"):
                 continue
             cid = bytes.fromhex(name[:-5])
-            opening = atomic.read_file(self._pending + "/" + name)
-            out.append((cid, self._post(cid, opening, self.clock.now())))
+            out.append((cid, self._post(cid, self.clock.now())))
             if out[-1][1] == DEFERRED:
                 break  # the network is down: leave the rest for the next run
         return out
 
     # --- building the answer ------------------------------------------------------------
     def build_opening(self, ch):
-        """The signed Opening (COSE bytes) for a verified Challenge ``ch``."""
+        """The signed Opening for a verified Challenge ``ch``: its COSE bytes as a list of
+        pieces, none as long as the record (written to the pending file one by one)."""
         seq = ch.statement_seq
         try:
             sealed = self.files.sealed(seq)
@@ -395,8 +421,9 @@ class ChallengeResponder:
         if found is None:
             payload = opening.opening_payload(ch.challenge_id, self.obu_id, seq)
         else:
-            index, ledger_payload = found
+            index, ledger_payload = found  # in pieces: the record is never whole in RAM
             rec, salt, blind, price_c, trace_c = split_payload(ledger_payload)
+            del ledger_payload
             # The opening must open the statement's pair i; if the ledger disagrees, sending
             # it would only prove the unit broken: report instead.
             if not opening.opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
@@ -407,7 +434,7 @@ class ChallengeResponder:
             payload = opening.opening_payload(
                 ch.challenge_id, self.obu_id, seq, index, rec, salt, blind
             )
-        return cose.sign1(payload, self.signer, labels.CTY_OPENING)
+        return cose.sign1(payload, self.signer, labels.CTY_OPENING, pieces=True)
 
     def find_segment(self, ch, sealed):
         """(index, ledger payload) of the challenged segment, or None if none covers."""
@@ -423,7 +450,7 @@ class ChallengeResponder:
                     "ledger holds %d of %d segments" % (log.count, count)
                 )
             if ch.kind == message_base.CHALLENGE_INDEX:
-                return ch.segment_index, log.read(ch.segment_index)
+                return ch.segment_index, log.read(ch.segment_index, True)
             at = ch.at_time
             i = 0
             # the times are in the first bytes: each record's head only, the covering one whole
@@ -432,7 +459,7 @@ class ChallengeResponder:
                     break
                 _, t_start, t_end = record_times(head)
                 if t_start <= at <= t_end:
-                    return i, log.read(i)  # the first (lowest) index that covers wins
+                    return i, log.read(i, True)  # the first (lowest) index that covers wins
                 i += 1
             return None
         except LedgerError:
@@ -457,13 +484,19 @@ class ChallengeResponder:
         return log
 
     # --- sending ------------------------------------------------------------------------
-    def _post(self, cid, opening, now):
+    def _post(self, cid, now):
+        # The opening is streamed from its pending file (the same bytes at every try), and
+        # hashed from it for the signed request: never whole in RAM.
         path = self.client.base_path + uplink.PATH_OPENINGS
+        file = self._pending_path(cid)
         try:
-            hdrs = signed_headers(self.signer, "POST", path, opening, now, self.rng)
-            self.client.request(
-                "POST", uplink.PATH_OPENINGS, opening, content_type=uplink.MEDIA_COSE, headers=hdrs
-            ).raise_for_status()
+            size = atomic.file_size(file)
+            digest = sealed_files.file_sha256(file, bytearray(128))
+            hdrs = signed_headers(self.signer, "POST", path, None, now, self.rng, digest)
+            with open(file, "rb") as f:
+                self.client.request(
+                    "POST", uplink.PATH_OPENINGS, f, size, uplink.MEDIA_COSE, hdrs
+                ).raise_for_status()
         except uplink.HttpError as e:
             if not e.permanent:
                 self.last_error = e

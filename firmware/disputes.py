@@ -53,7 +53,7 @@ from firmware.uplink import (
     UplinkError,
     authority_resolver,
 )
-from firmware.uplink.sealed import SealedInvalid, StatementFiles
+from firmware.uplink.sealed import SealedInvalid, StatementFiles, file_sha256
 from firmware.uplink.signed import poll_disputes, signed_request
 from protocol import cbor, cose, labels
 from protocol.compat import const, is_int
@@ -619,15 +619,7 @@ def _nothing():
 
 
 def _sha256_of(head, path):
-    h = hashlib.sha256(head)
-    buf = bytearray(_CHUNK)
-    mv = memoryview(buf)
-    with open(path, "rb") as f:
-        while True:
-            k = f.readinto(mv)
-            if not k:
-                return h.digest()
-            h.update(mv[:k])
+    return file_sha256(path, bytearray(_CHUNK), hashlib.sha256(head))
 
 
 def _complete(resp):

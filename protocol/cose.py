@@ -121,12 +121,14 @@ def decode_sign1(data: bytes, canonical=True) -> Sign1:
     return Sign1(protected, protected_map, unprotected, payload, signature)
 
 
-def sign1(payload: bytes, signer, content_type: str, external_aad=b"", tagged=True) -> bytes:
+def sign1(payload, signer, content_type: str, external_aad=b"", tagged=True, pieces=False):
     """COSE_Sign1 over ``payload`` with protected {alg: ES256, cty, kid} and empty unprotected.
 
-    ``signer`` is a p256.Signer (software or secure element).
+    ``signer`` is a p256.Signer (software or secure element). ``payload`` is bytes, or a list
+    of pieces standing for it; with ``pieces`` the envelope comes back as a list of pieces
+    too (the OBU writes an opening to flash so, never whole in RAM).
     """
-    if not isinstance(payload, (bytes, bytearray)):
+    if not isinstance(payload, (bytes, bytearray, list)):
         raise errors.InvalidMessage("payload must be bytes")
     if not isinstance(content_type, str):
         raise errors.InvalidMessage("content type must be text")
@@ -135,7 +137,10 @@ def sign1(payload: bytes, signer, content_type: str, external_aad=b"", tagged=Tr
         raise errors.InvalidKey("signer.kid must be a non-empty byte string")
     protected_map = {HDR_ALG: ALG_ES256, HDR_CONTENT_TYPE: content_type, HDR_KID: bytes(kid)}
     protected = cbor.encode(protected_map)
-    payload = bytes(payload)
+    parts = payload if isinstance(payload, list) else [bytes(payload)]
+    n = 0
+    for p in parts:
+        n += len(p)
     head = cbor.head
     sign_digest = getattr(signer, "sign_digest", None)
     if sign_digest is not None:
@@ -145,27 +150,23 @@ def sign1(payload: bytes, signer, content_type: str, external_aad=b"", tagged=Tr
         import hashlib
 
         h = hashlib.sha256(b"\x84\x6aSignature1")  # [ "Signature1", …
-        for piece in (protected, external_aad, payload):
+        for piece in (protected, external_aad):
             h.update(head(2, len(piece)))
             h.update(piece)
+        h.update(head(2, n))
+        for p in parts:
+            h.update(p)
         signature = sign_digest(h.digest())
     else:  # a signer that signs messages only (an HSM's, say)
-        msg = Sign1(protected, protected_map, {}, payload, b"")
+        msg = Sign1(protected, protected_map, {}, b"".join(parts), b"")
         signature = signer.sign(msg.to_be_signed(external_aad))
-    # The envelope in one allocation of its exact length (cbor.encode would grow a buffer
-    # and copy it): tag 18, [protected, {}, payload, signature].
-    return b"".join(
-        (
-            b"\xd2\x84" if tagged else b"\x84",
-            head(2, len(protected)),
-            protected,
-            b"\xa0",
-            head(2, len(payload)),
-            payload,
-            head(2, len(signature)),
-            signature,
-        )
-    )
+    # Tag 18, [protected, {}, payload, signature]: joined in one allocation of its exact
+    # length (cbor.encode would grow a buffer and copy it), or left in pieces.
+    out = [b"\xd2\x84" if tagged else b"\x84", head(2, len(protected)), protected, b"\xa0"]
+    out.append(head(2, n))
+    out += parts
+    out += [head(2, len(signature)), signature]
+    return out if pieces else b"".join(out)
 
 
 def verify_signature(msg: Sign1, pub: bytes, external_aad=b"", verify=None):

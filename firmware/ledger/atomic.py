@@ -19,11 +19,13 @@ TMP = ".tmp"
 
 
 def atomic_write(path, data):
-    """Replace the file at ``path`` with ``data`` (bytes) all at once."""
+    """Replace the file at ``path`` with ``data`` (bytes, or a list of pieces written one
+    after the other) all at once."""
     tmp = path + TMP
     with open(tmp, "wb") as f:
-        if f.write(data) != len(data):
-            raise OSError(28)  # ENOSPC: never rename a short file over good data
+        for piece in data if isinstance(data, list) else (data,):
+            if f.write(piece) != len(piece):
+                raise OSError(28)  # ENOSPC: never rename a short file over good data
         f.flush()
     os.rename(tmp, path)
 

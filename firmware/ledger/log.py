@@ -250,13 +250,15 @@ class Ledger:
         return seq
 
     # --- reading -------------------------------------------------------------------------------
-    def read(self, i):
-        """The payload of record ``i`` (0-based)."""
+    def read(self, i, pieces=False):
+        """The payload of record ``i`` (0-based); with ``pieces``, a list of plaintext pieces of
+        at most 128 bytes standing for it, so that nothing as long as the record is made (a
+        challenge's opening is built from them)."""
         if i < 0 or i >= self.count:
             raise IndexError("record %d of %d" % (i, self.count))
         with self._open(self.path, "rb") as f:
             self._seek_record(f, i)
-            return self._read_next(f, i)
+            return self._read_next(f, i, pieces)
 
     def records(self, start=0):
         """Yield the payloads from record ``start`` on, in order, holding one at a time."""
@@ -307,7 +309,7 @@ class Ledger:
             pos += FRAME_OVERHEAD + n
         f.seek(pos)
 
-    def _read_next(self, f, seq):
+    def _read_next(self, f, seq, pieces=False):
         # Re-verified on every read: flash may have changed since the open-time scan.
         head = f.read(FRAME_HEADER_LEN)
         n = _length(head)
@@ -325,6 +327,8 @@ class Ledger:
             left -= len(piece)
         if n < 0 or left or f.read(TAG_LEN) != self._crypto.mac_finish(h):
             raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
+        if pieces:
+            return list(self._crypto.chunks(seq, head[4:], body))
         return self._crypto.xor(seq, head[4:], body)
 
 

@@ -168,7 +168,15 @@ class HashingReader:
 
 def statement_hash_of(path, buf):
     """Statement hash of the envelope file at ``path``, read through ``buf`` (a bytearray)."""
-    h = hash_start(atomic.file_size(path))
+    return file_sha256(path, buf, hash_start(atomic.file_size(path)))
+
+
+def file_sha256(path, buf, h=None):
+    """SHA-256 of the file at ``path`` (its bytes fed on to the state ``h`` when given), read
+    through ``buf`` (a bytearray): a file posted as it is read is hashed first for its signed
+    request, never whole in RAM."""
+    if h is None:
+        h = hashlib.sha256()
     mv = memoryview(buf)
     with open(path, "rb") as f:
         while True:

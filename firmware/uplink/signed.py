@@ -37,9 +37,13 @@ def signed_request(signer, method, path, body_sha256, timestamp, nonce):
     return b64url(cose.sign1(payload, signer, labels.CTY_REQUEST)).decode()
 
 
-def signed_headers(signer, method, path, body, timestamp, rng):
-    """``[(QM-Signed-Request, value)]`` for ``body`` (bytes; b"" for a GET)."""
-    digest = hashlib.sha256(body).digest() if body else EMPTY_SHA256
+def signed_headers(signer, method, path, body, timestamp, rng, body_sha256=None):
+    """``[(QM-Signed-Request, value)]`` for ``body`` (bytes; b"" for a GET), or for a body
+    streamed from flash whose SHA-256 is ``body_sha256``."""
+    if body_sha256 is not None:
+        digest = body_sha256
+    else:
+        digest = hashlib.sha256(body).digest() if body else EMPTY_SHA256
     value = signed_request(signer, method, path, digest, timestamp, rng(NONCE_LEN))
     return [(SIGNED_REQUEST_HEADER, value)]
 

@@ -291,3 +291,19 @@ def test_decode_sign1_structure_checks():
         raises(errors.InvalidMessage, cose.decode_sign1, cbor.encode(body))
     raises(errors.DecodeError, cose.decode_sign1, cbor.encode([h("a101"), {}, b"p", b"s"]))
     raises(errors.DecodeError, cose.decode_sign1, b"")
+
+
+def test_a_payload_in_pieces_signs_as_it_does_whole():
+    """sign1 of a payload given as pieces, and with the envelope asked for as pieces (the
+    OBU's openings): the same envelope, signature aside (ECDSA is randomised)."""
+    s = p256.SoftwareSigner(0xC05E)
+    payload = bytes(range(256)) * 3
+    whole = cose.sign1(payload, s, CTY)
+    for pieces in ([payload], [payload[:1], payload[1:300], payload[300:]]):
+        for as_pieces in (False, True):
+            env = cose.sign1(pieces, s, CTY, pieces=as_pieces)
+            if as_pieces:
+                assert type(env) is list
+                env = b"".join(env)
+            assert env[:-64] == whole[:-64]
+            assert cose.verify_sign1(env, _resolver(s), CTY).payload == payload

@@ -592,8 +592,43 @@ def test_malformed_ledger_entries_are_unavailable_not_crashes():
     good = cbor.encode([rec.encode(), bytes(16), bytes(32), bytes(32), bytes(32)])
     for bad in (b"", good[:3], good[:12], cbor.encode([1, 2, 3, 4, 5]), b"\xff" + good[1:]):
         raises(chm.SegmentUnavailable, record_times, bad)
-    for bad in (b"", good[:-1], cbor.encode([b"a", b"b"]), cbor.encode([1, 2, 3, 4, 5])):
+    short = cbor.encode([b"a" * 30, bytes(16), bytes(32), bytes(32), bytes(32)])
+    noncanonical = short[:1] + b"\x58\x1e" + short[2:]  # a 30-byte string's head in 2 bytes
+    for bad in (
+        b"",
+        good[:-1],
+        cbor.encode([b"a", b"b"]),
+        cbor.encode([1, 2, 3, 4, 5]),
+        cbor.encode([rec.encode(), bytes(15), bytes(32), bytes(32), bytes(33)]),
+        noncanonical,
+        good + b"\x00",
+    ):
         raises(chm.SegmentUnavailable, chm.split_payload, bad)
+        raises(
+            chm.SegmentUnavailable,
+            chm.split_payload,
+            [bad[i : i + 7] for i in range(0, len(bad), 7)],
+        )
+
+
+def test_a_payload_in_pieces_splits_as_it_does_whole():
+    """split_payload of the ledger's pieces: the same fields, the record as pieces that are
+    each a piece or a slice of one."""
+    from firmware.opening import span
+
+    rec = segment_record(7, DRIVE_T0).encode()
+    for n in (10, 30, 300):  # record heads of 1, 2 and 3 bytes
+        r = rec[:n] if n < len(rec) else rec
+        payload = cbor.encode([r, bytes(range(16)), bytes(32), b"\x01" * 32, b"\x02" * 32])
+        whole = chm.split_payload(payload)
+        assert whole[0] == r
+        for size in (1, 5, 128):
+            pieces = [payload[i : i + size] for i in range(0, len(payload), size)]
+            parts = chm.split_payload(pieces)
+            assert [b"".join(parts[0])] + parts[1:] == whole  # noqa: RUF005 (MicroPython)
+            assert max(len(p) for p in parts[0]) <= size
+    assert span([b"abc", b"de", b"fgh"], 2, 6) == [b"c", b"de", b"f"]
+    assert span([b"abc", b"de"], 0, 5) == [b"abc", b"de"] and span([b"abc"], 3, 3) == []
 
 
 def test_spliced_opening_payload_equals_the_message_encoding():
@@ -604,6 +639,9 @@ def test_spliced_opening_payload_equals_the_message_encoding():
     assert opening_payload(CID, OBU_ID, 3, 2, rec.encode(), salt, blind) == o.encode()
     empty = messages.Opening(CID, OBU_ID, 3, None, None, None, None)
     assert opening_payload(CID, OBU_ID, 3) == empty.encode()
+    enc = rec.encode()
+    parts = opening_payload(CID, OBU_ID, 3, 2, [enc[:50], enc[50:]], salt, blind)
+    assert type(parts) is list and b"".join(parts) == o.encode()
 
 
 def test_remembered_ids_are_bounded():

@@ -392,6 +392,26 @@ def test_flash_changed_after_open_is_caught_on_read():
         _rmtree(d)
 
 
+def test_a_record_read_in_pieces_is_the_record():
+    """Ledger.read(i, pieces=True): pieces of at most 128 bytes that join to the payload."""
+    for cid in _ciphers():
+        d = _tmpdir()
+        try:
+            keys = ledger.KeyStore(d + "/keys", _Rng(b"k"))
+            lg = ledger.open(d + "/ledger", 1, keys, cipher=cid, rng=_Rng(b"n"))
+            sizes = (0, 1, 127, 128, 129, 560, 1000)
+            for i, n in enumerate(sizes):
+                lg.append(_payload(i, n))
+            for i, n in enumerate(sizes):
+                pieces = lg.read(i, True)
+                whole = _payload(i, n)
+                assert b"".join(pieces) == lg.read(i) == whole, (cid, n)
+                assert all(0 < len(p) <= 128 for p in pieces)
+                assert len(pieces) == (len(whole) + 127) // 128
+        finally:
+            _rmtree(d)
+
+
 def test_heads_are_the_payloads_first_bytes_with_every_record_checked_whole():
     for cid in _ciphers():
         d = _tmpdir()
