@@ -48,10 +48,11 @@ def _payload(i, n=200):
 
 
 def _fill(d, count, n=200, cipher_id=None, period_id=1):
+    """(key store, ledger) in ``d`` holding ``count`` payloads of ``n`` bytes (or of n[i])."""
     keys = ledger.KeyStore(d + "/keys", _Rng(b"k"))
     lg = ledger.open(d + "/ledger", period_id, keys, cipher=cipher_id, rng=_Rng(b"n"))
     for i in range(count):
-        assert lg.append(_payload(i, n)) == i
+        assert lg.append(_payload(i, n[i] if isinstance(n, tuple) else n)) == i
     return keys, lg
 
 
@@ -397,11 +398,8 @@ def test_a_record_read_in_pieces_is_the_record():
     for cid in _ciphers():
         d = _tmpdir()
         try:
-            keys = ledger.KeyStore(d + "/keys", _Rng(b"k"))
-            lg = ledger.open(d + "/ledger", 1, keys, cipher=cid, rng=_Rng(b"n"))
             sizes = (0, 1, 127, 128, 129, 560, 1000)
-            for i, n in enumerate(sizes):
-                lg.append(_payload(i, n))
+            lg = _fill(d, len(sizes), sizes, cid)[1]
             for i, n in enumerate(sizes):
                 pieces = lg.read(i, True)
                 whole = _payload(i, n)
@@ -416,11 +414,8 @@ def test_heads_are_the_payloads_first_bytes_with_every_record_checked_whole():
     for cid in _ciphers():
         d = _tmpdir()
         try:
-            keys = ledger.KeyStore(d + "/keys", _Rng(b"k"))
-            lg = ledger.open(d + "/ledger", 1, keys, cipher=cid, rng=_Rng(b"n"))
             sizes = (200, 10, 64, 65, 1000, 33, 700)
-            for i, n in enumerate(sizes):
-                lg.append(_payload(i, n))
+            keys, lg = _fill(d, len(sizes), sizes, cid)
             for lg_ in (lg, _reopen(d, keys)):
                 full = list(lg_.records())
                 assert list(lg_.heads()) == [p[:64] for p in full]
