@@ -29,12 +29,14 @@ from array import array
 
 from firmware.odometry import STEP_RESTART
 from protocol import record
+from protocol.compat import const
 from protocol.errors import NoTariffCell
 from protocol.geo import distance_um
 from protocol.tariff import price_micro
 from protocol.timeutil import month_start
 
 _RECORD_FLAGS = record.FLAG_GAP_BRIDGED  # the only record flag a step can carry
+_MAX_LEN_M = const(1000000)  # 1000 km: 1e9 mm, well inside a 32-bit int
 
 
 class SegmentConfig:
@@ -48,8 +50,11 @@ class SegmentConfig:
         idle_cut_s=300,
         trace_tolerance_m=8,
     ):
-        if not (0 < max_len_m < 1 << 31 and 0 < max_dur_s and 0 < trace_interval_s):
-            raise ValueError("segment limits must be positive")
+        # The open segment packs its points in 32-bit ints (_Open): its seconds and its local
+        # map's mm (no farther from its first point than its length, and a cut comes at
+        # max_len_m) must fit.
+        if not (0 < max_len_m <= _MAX_LEN_M and 0 < max_dur_s < 1 << 31 and 0 < trace_interval_s):
+            raise ValueError("segment limits must be positive, max_len_m at most 1000 km")
         if trace_tolerance_m is not None and not 0 < trace_tolerance_m <= 1000:
             raise ValueError("trace_tolerance_m must be in 1..1000 or None")
         self.max_len_um = max_len_m * 1000000

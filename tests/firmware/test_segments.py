@@ -171,6 +171,9 @@ def test_limits_come_from_the_config():
     assert len(c.records) == 5 and all(r.t_end - r.t_start <= 60 for r in c.records)
     assert all(len(r.trace) == 13 for r in c.records[1:])
     raises(ValueError, SegmentConfig, max_len_m=0)
+    raises(ValueError, SegmentConfig, max_len_m=1000001)  # its points are packed in 32 bits
+    raises(ValueError, SegmentConfig, max_dur_s=1 << 31)
+    assert SegmentConfig(max_len_m=1000000, max_dur_s=(1 << 31) - 1).max_len_um == 10**12
     raises(ValueError, SegmentConfig, trace_interval_s=0)
 
 
