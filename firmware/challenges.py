@@ -144,9 +144,10 @@ def split_payload(payload):
                 raise IndexError
     except IndexError:
         raise _refusal("SegmentUnavailable")("ledger payload malformed") from None
-    rec = opening.span(pieces, start, start + length)
-    if pieces is not payload:
-        rec = b"".join(rec)
+    if pieces is payload:
+        rec = opening.span(pieces, start, start + length)
+    else:
+        rec = payload[start : start + length]
     return [rec, tail[1:17], tail[19:51], tail[53:85], tail[87:119]]
 
 
@@ -423,7 +424,6 @@ class ChallengeResponder:
         else:
             index, ledger_payload = found  # in pieces: the record is never whole in RAM
             rec, salt, blind, price_c, trace_c = split_payload(ledger_payload)
-            del ledger_payload
             # The opening must open the statement's pair i; if the ledger disagrees, sending
             # it would only prove the unit broken: report instead.
             if not opening.opens_pair(index, rec, salt, price_c, trace_c, sealed.commitment(index)):
