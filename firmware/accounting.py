@@ -278,7 +278,8 @@ class Accounting:
         Sets ``record.index``. The entry is durable when this returns; the totals follow in
         RAM and reach the checkpoint within ``checkpoint_every`` appends.
         """
-        from firmware import commit  # the commit path's code, loaded with the first segment
+        from firmware import commit  # the commit path's code, loaded with each segment
+        from protocol.message_base import MAX_SEGMENTS  # (loaded with it)
 
         commit.check_record(record)
         period = self.period_of(record.t_start)
@@ -287,7 +288,7 @@ class Accounting:
         tot = self._load(period)
         if tot.closed:
             raise _fault("PeriodClosed")("period %d is closed for sealing" % period)
-        if tot.count >= commit.MAX_SEGMENTS:
+        if tot.count >= MAX_SEGMENTS:
             raise _fault("PeriodFull")("period %d holds %d segments" % (period, tot.count))
         pid = bytes(record.policy_id)
         if pid not in tot.policy_ids and len(tot.policy_ids) >= _MAX_POLICIES:

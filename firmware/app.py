@@ -80,10 +80,13 @@ _NETWORK_MODULES = (
     "firmware.app_sense",
     "firmware.stow",
 )
-# The commit path (firmware.accounting imports it with the first segment): out of the way while
-# a sync runs, back with the next segment. Not the precomputed tables (protocol.tables_*): with
-# the .mpy on a filesystem their data is on the heap, and loading them again after every sync
-# takes blocks of several KB from a fragmented heap (measured: the loop then needs 24 KB more).
+# The commit path (firmware.accounting imports it with each segment): out again as soon as the
+# segment is committed (App._on_segment), so that neither the drive between segments nor a
+# sync holds it (~4 KB at 64 bits from ROMFS: the live heap at a sync's start went from 82 to
+# 78 KB). A segment is committed every few minutes at most, so the import is rare work. Not
+# the precomputed tables (protocol.tables_*): with the .mpy on a filesystem their data is on
+# the heap, and loading them again takes blocks of several KB from a fragmented heap
+# (measured when they went with each sync: the loop then needed 24 KB more).
 # The most modules loaded at once (a sync's network phase: 38, in tests/e2e's day): the
 # module registry is sized for them at boot (size_module_registry).
 _MOST_MODULES = const(40)
@@ -160,6 +163,9 @@ class App:
         self._holdup = False  # the input power failed: running from the hold-up capacitors
         self._in_sync = False
         self._stowed = None  # the driving objects set aside while a sync runs (stow.py)
+        # The stow files' key (stow.py): drawn now, so that a sync at any instant leaves the
+        # commitments' randomness as it was, and held in RAM only; [key, files so far].
+        self._stow_key = [self.rng(32), 0]
         self._lid_open = None  # the lid as last recorded (None: not looked at yet)
         self._tamper_undated = False
         # Unloading is for MicroPython's heap (default on); CPython has no budget and keeps its
@@ -254,6 +260,8 @@ class App:
 
     def _on_segment(self, record):
         self.accounting.add(record)
+        if self.unload:  # the commit path out until the next segment (_COMMIT_MODULES)
+            unload_modules(_COMMIT_MODULES)
 
     def end_of_input(self):
         """The receiver went quiet (end of a replay, ignition off): finish what is open."""
@@ -327,7 +335,9 @@ class App:
         kw = {}
         if self.connect is not None:
             kw["connect"] = self.connect
-        return HttpClient(host, port, base_path=base, **kw)
+        # 256-byte reads and writes: the buffer lives through the sync's fullest moments, where
+        # a 512-byte block is the hardest to find (and TCP coalesces the writes anyway).
+        return HttpClient(host, port, base_path=base, chunk=256, **kw)
 
     def sync(self):
         """Seal what is due, upload statements, answer challenges. Returns a summary dict

@@ -16,17 +16,14 @@ has plenty of small ones.
 
 from firmware.accounting import SALT_LEN, InvalidSegment, entry_pieces
 from protocol import cbor, pedersen
+from protocol import record as _rec  # by module: 5 globals fewer (a smaller table to grow)
 from protocol.compat import const, is_int
 from protocol.geo import LAT_MAX_E7, LON_MAX_E7
-from protocol.record import (
-    FLAGS_ALL,
-    MAX_SEGMENTS,  # noqa: F401  (firmware.accounting reads commit.MAX_SEGMENTS)
-    MAX_TIME,
-    MAX_TRACE_POINTS,
-    SegmentRecord,
-    trace_commitment,
-)
 from protocol.tariff import price_micro
+
+# This module is imported again for every segment (firmware/app.py _COMMIT_MODULES), on
+# whatever heap the drive has left: its globals stay under 17, so that their table never
+# needs a block larger than 272 bytes at 64 bits.
 
 _U32 = const(0x100000000)
 # A piece of the record takes trace points until it holds this many bytes: with the fixed
@@ -41,7 +38,7 @@ def commit_segment(record, rng):
     salt = rng(SALT_LEN)
     pieces = record_pieces(record)
     price_c = pedersen.commit(record.price_micro, blind)
-    trace_c = trace_commitment(pieces, salt)
+    trace_c = _rec.trace_commitment(pieces, salt)
     entry = entry_pieces(pieces, salt, pedersen.blind_to_bytes(blind), price_c, trace_c)
     return entry, blind, trace_c
 
@@ -114,24 +111,24 @@ def record_pieces(r):
 
 def check_record(r):
     """Refuse what would make an unopenable commitment (bounds of SPEC §4.2, price rule)."""
-    if not isinstance(r, SegmentRecord):
+    if not isinstance(r, _rec.SegmentRecord):
         raise InvalidSegment("not a SegmentRecord")
     for name in ("t_start", "t_end", "zone_id", "band_id", "dist_m", "rate_micro_per_km"):
         v = getattr(r, name)
-        if not is_int(v) or v < 0 or v >= (_U32 if name[0] != "t" else MAX_TIME + 1):
+        if not is_int(v) or v < 0 or v >= (_U32 if name[0] != "t" else _rec.MAX_TIME + 1):
             raise InvalidSegment("%s out of range" % name)
     if r.t_end < r.t_start:
         raise InvalidSegment("t_end before t_start")
     if not is_int(r.vehicle_class) or not 0 <= r.vehicle_class <= 255:
         raise InvalidSegment("vehicle_class out of range")
-    if not is_int(r.flags) or r.flags & ~FLAGS_ALL:
+    if not is_int(r.flags) or r.flags & ~_rec.FLAGS_ALL:
         raise InvalidSegment("unknown flags")
     if not isinstance(r.policy_id, (bytes, bytearray)) or len(r.policy_id) != 16:
         raise InvalidSegment("policy_id must be 16 bytes")
     if r.price_micro != price_micro(r.dist_m, r.rate_micro_per_km) or r.price_micro >= _U32:
         raise InvalidSegment("price_micro is not the tariff price of dist_m")
-    if not r.trace or len(r.trace) > MAX_TRACE_POINTS:
-        raise InvalidSegment("trace must hold 1..%d points" % MAX_TRACE_POINTS)
+    if not r.trace or len(r.trace) > _rec.MAX_TRACE_POINTS:
+        raise InvalidSegment("trace must hold 1..%d points" % _rec.MAX_TRACE_POINTS)
     span = r.t_end - r.t_start
     last = 0
     # type() is not int also excludes bool on both interpreters; cheaper than is_int per point

@@ -262,14 +262,6 @@ class ChainState:
                 return seq
         return None
 
-    def meta_at(self, t):
-        """The StatementMeta whose period contains instant ``t``, or None."""
-        for seq in self.statement_seqs():
-            m = self.meta(seq)
-            if m.period_start <= t < m.period_end:
-                return m
-        return None
-
     def envelope_path(self, seq):
         """Absolute path of the envelope of ``seq`` (None if unknown)."""
         m = self.meta(seq)
@@ -282,12 +274,4 @@ class ChainState:
             raise StateError("no sealed statement %d" % seq)
         m.receipt_held = True
         m.received_at = received_at
-        atomic.atomic_write(self._meta_path(seq), m.to_bytes())
-
-    def set_envelope(self, seq, relative_path):
-        """Record that the envelope of ``seq`` moved (e.g. from outbox/ to sent/)."""
-        m = self.meta(seq)
-        if m is None or seq >= self.next_seq:
-            raise StateError("no sealed statement %d" % seq)
-        m.envelope = relative_path
         atomic.atomic_write(self._meta_path(seq), m.to_bytes())

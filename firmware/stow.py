@@ -4,22 +4,27 @@ While driving, the App holds the NMEA parser, the odometer, the segmenter (with 
 being built), the policy store (with the verified policies) and the accounting: instances of
 the driving modules' classes, so those modules' code stays on the heap as long as the
 instances live — ~17 KB at 64 bits, ~10 KB at 32, that the network phase (its own ~30 KB)
-never calls. :func:`stow` encodes the five objects into a few short byte strings and drops the
+never calls. :func:`stow` encodes the five objects into a short file (below) and drops the
 driving modules — in two steps in a sync: all but the accounting before sealing (sealing and
 retention use it; its modules stay), the accounting before the uplink, each step a group of
 its own (the accounting shares no object with the others); :func:`unstow`, after the
 network phase's modules have left, imports them again and rebuilds the same objects,
 attribute for attribute, shared where they were shared (the open segment's policy, zone,
-band and rate are the policy store's). Nothing is written to flash and nothing is cut: the
-segment being built goes on growing after the sync as if there had been none.
+band and rate are the policy store's). Nothing is cut: the segment being built goes on
+growing after the sync as if there had been none.
 
-Encoded, the objects weigh a fraction of what they do as objects (the day's drive: ~2 KB of
+Encoded, the objects weigh a fraction of what they do as objects (the day's drive: ~2.4 KB of
 bytes for ~16 KB of instances, lists and tuples at 64 bits — a trace point or a polygon
-vertex is a 32-byte tuple but ~9 bytes encoded), and the bytes come in pieces of at most
-:data:`PIECE` bytes, so the fragmented heap of a sync never has to find a large block for
-them. What cannot or need not be encoded is kept as the same object beside the bytes: buffers
-(the parser's line buffer and its memoryview), open ledgers and the other resident objects,
-functions and the App's callbacks.
+vertex is a 32-byte tuple but ~9 bytes encoded), and even those bytes leave the heap: they go
+to a file, ``<root>/stowed0`` (``stowed1`` for the accounting), written and read back in
+pieces of :data:`PIECE` bytes, so the network phase has ~2.5 KB more room and the fragmented
+heap of a sync never has to find a large block for them. The open segment's trace is among
+them, so the file is encrypted and each piece authenticated (firmware/ledger/cipher.py)
+under a key of its own, derived from one that the App draws at boot and holds only in RAM:
+the file is removed as soon as the objects are back, and whatever flash keeps of it cannot
+be read once the unit has reset. What cannot or need not be encoded is kept as the same object in
+RAM: buffers (the parser's line buffer and its memoryview), open ledgers and the other
+resident objects, functions and the App's callbacks.
 
 Only the odometer holds callbacks into a stowed object (the segmenter's ``step`` and ``gap``,
 bound methods MicroPython cannot look into): they are detached before stowing and attached to
@@ -27,9 +32,11 @@ the rebuilt segmenter after. Loaded for a sync, unloaded while stowed and after.
 """
 
 import gc
+import os
 import sys
 
 from firmware.app import unload_modules
+from firmware.ledger import cipher  # by module: this module's globals stay under 23
 from protocol.compat import const
 
 # The App's attributes that are stowed, and the modules whose classes they are made of (the
@@ -79,6 +86,8 @@ _CLASS = const(13)  # module index in MODULES, class name: a driving class itsel
 # a layout: 0 and the module index, class name, n, n attribute names — or its number + 1
 
 PIECE = const(127)  # bytes per piece of the encoding (with its NUL, 4 GC blocks at 64 bits)
+_FILE = const("stowed")  # <root>/stowed0, stowed1: a sync's two groups
+_NONCE = const(b"stow")  # (the key is new for every file)
 _CHUNK = const(16)  # items per list in the chunked lists below
 
 
@@ -120,8 +129,10 @@ class _Writer:
     """Encodes values into pieces of PIECE bytes (``pieces``); ``kept`` the objects kept as
     they are; ``used`` bit j set when a class of MODULES[j] was met."""
 
-    def __init__(self):
-        self.pieces = []
+    def __init__(self, f, crypto):
+        self.f = f
+        self.crypto = crypto
+        self.pieces = 0  # written so far
         self.buf = bytearray(PIECE)
         self.n = 0
         self.kept = [[]]  # chunked
@@ -137,8 +148,20 @@ class _Writer:
         self.buf[self.n] = b
         self.n += 1
         if self.n == PIECE:
-            self.pieces.append(bytes(self.buf))
-            self.n = 0
+            self.flush()
+
+    def flush(self):
+        """The buffer out as the next piece of the file: encrypted, then its tag."""
+        ct = self.crypto.xor(
+            self.pieces, _NONCE, self.buf if self.n == PIECE else self.buf[: self.n]
+        )
+        h = self.crypto.mac_start(self.pieces, _NONCE)
+        h.update(ct)
+        for data in (ct, self.crypto.mac_finish(h)):
+            if self.f.write(data) != len(data):
+                raise OSError(28)  # ENOSPC: the stow fails and nothing changes
+        self.pieces += 1
+        self.n = 0
 
     def uint(self, v):
         while v >= 0x80:
@@ -243,30 +266,45 @@ class _Writer:
 
     def end(self):
         if self.n:
-            self.pieces.append(bytes(self.buf[: self.n]))
+            self.flush()
         self.buf = self.ids = self.open = self.layouts = None
-        return self.pieces
 
 
 class _Reader:
     """Decodes what a _Writer encoded (``pieces``, ``kept``); the driving modules are
     imported already (unstow)."""
 
-    def __init__(self, pieces, kept):
-        self.pieces = pieces
+    def __init__(self, f, crypto, kept):
+        self.f = f
+        self.crypto = crypto
         self.kept = kept
-        self.p = 0  # piece
-        self.i = 0  # byte in it
+        self.p = 0  # pieces read
+        self.piece = b""
+        self.i = 0  # next byte in it
         self.objs = [[]]  # number -> rebuilt list, dict or instance (chunked)
         self.layouts = []  # (class, attribute names)
+        self.next()
+
+    def next(self):
+        """Read, check and decrypt the next piece of the file."""
+        tag_len = cipher.TAG_LEN
+        data = self.f.read(PIECE + tag_len)
+        if len(data) <= tag_len:
+            raise ValueError("stow: the file ends early")
+        ct = data[:-tag_len]
+        h = self.crypto.mac_start(self.p, _NONCE)
+        h.update(ct)
+        if self.crypto.mac_finish(h) != data[-tag_len:]:
+            raise ValueError("stow: the file was altered")
+        self.piece = self.crypto.xor(self.p, _NONCE, ct)
+        self.p += 1
+        self.i = 0
 
     def byte(self):
-        piece = self.pieces[self.p]
-        b = piece[self.i]
+        if self.i == len(self.piece):
+            self.next()
+        b = self.piece[self.i]
         self.i += 1
-        if self.i == len(piece):
-            self.p += 1
-            self.i = 0
         return b
 
     def uint(self):
@@ -280,9 +318,9 @@ class _Reader:
 
     def raw(self):
         n = self.uint()
-        piece = self.pieces[self.p]
+        piece = self.piece
         i = self.i
-        if i + n < len(piece):  # within this piece: one slice, no other object
+        if i + n <= len(piece):  # within this piece: one slice, no other object
             self.i = i + n
             return piece[i : i + n]
         out = bytearray(n)
@@ -367,6 +405,20 @@ class _Reader:
         return o
 
 
+def _crypto(key):
+    # (key, file number): FileCrypto derives the file's own keys from both. The SHA-256
+    # keystream, not AES: no cipher object (~300 bytes in one block) to find on a sync's
+    # fragmented heap for ~2.5 KB of data.
+    return cipher.FileCrypto(key[0], key[1], cipher.SHA256_CTR)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def stow(app, attrs=ATTRS):
     """Set the App's driving objects ``attrs`` (those of them not stowed already) aside,
     encoded, in ``app._stowed`` and drop the driving modules — all but the accounting's
@@ -378,14 +430,23 @@ def stow(app, attrs=ATTRS):
     if odo is not None:
         on_step, on_gap = odo.on_step, odo.on_gap
         odo.on_step = odo.on_gap = None  # bound to the segmenter: attached again by unstow
+    path = "%s/%s%d" % (app.root, _FILE, len(app._stowed or ()))
+    # The App's stow key (in RAM only: the file is unreadable once it is gone, after a reset
+    # at the latest) and the number of this file under it: a key of its own for every file.
+    key = app._stow_key
+    key[1] += 1
+    key = (key[0], key[1])
     try:
-        w = _Writer()
-        for a in attrs:
-            w.value(getattr(app, a))
-        group = (attrs, w.end(), w.kept, w.used)
+        with open(path, "wb") as f:
+            w = _Writer(f, _crypto(key))
+            for a in attrs:
+                w.value(getattr(app, a))
+            w.end()
+        group = (attrs, path, key, w.kept, w.used)
     except BaseException:
         if odo is not None:
             odo.on_step, odo.on_gap = on_step, on_gap
+        _remove(path)
         raise
     for a in attrs:
         setattr(app, a, None)
@@ -408,17 +469,20 @@ def unstow(app):
     # with the decoding's short-lived ones (holes a fragmented heap cannot spare).
     used = 0
     for group in stowed:
-        used |= group[3]
+        used |= group[4]
     for j in range(len(MODULES)):
         if used >> j & 1:
             __import__(MODULES[j])
     gc.collect()
-    for attrs, pieces, kept, _used in stowed:
-        r = _Reader(pieces, kept)
-        objs = [r.value() for _ in attrs]
+    for attrs, path, key, kept, _used in stowed:
+        with open(path, "rb") as f:
+            r = _Reader(f, _crypto(key), kept)
+            objs = [r.value() for _ in attrs]
         for i in range(len(attrs)):
             setattr(app, attrs[i], objs[i])
         del r, objs
+    for group in stowed:
+        _remove(group[1])
     seg = app.segmenter
     app.odometer.on_step = seg.step
     app.odometer.on_gap = seg.gap

@@ -21,6 +21,18 @@ if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from protocol.pedersen_check import verify_opening as verify_opening
     from protocol.pedersen_check import verify_sum as verify_sum
 
+# The verifier's half — H as a point, checks of openings and of sums — is
+# protocol/pedersen_check.py, offered here by name and loaded on first use: the OBU commits
+# and never checks, and decoding H at every import of this module (after each segment) cost
+# time and heap for nothing.
+__getattr__ = lazy_names(
+    __name__,
+    ("protocol.pedersen_check", ("H", "verify_opening", "sum_commitments", "verify_sum")),
+)
+# The OBU imports this module again for every segment, on whatever heap the drive has left:
+# two import-time names out, so that its globals (17) never need a table above 272 bytes.
+del TYPE_CHECKING, lazy_names
+
 # Values are committed as scalars below 2^64 (the protocol keeps prices below 2^32, and sums
 # of up to a few million of them stay below 2^64); the comb tables cover the full scalar range.
 VALUE_LIMIT = 1 << 64
@@ -71,13 +83,3 @@ def add_blinds(a: int, b: int) -> int:
     _check_blind(a)
     _check_blind(b)
     return (a + b) % ristretto.L
-
-
-# The verifier's half — H as a point, checks of openings and of sums — is
-# protocol/pedersen_check.py, offered here by name and loaded on first use: the OBU commits
-# and never checks, and decoding H at every import of this module (after each sync) cost
-# time and heap for nothing.
-__getattr__ = lazy_names(
-    __name__,
-    ("protocol.pedersen_check", ("H", "verify_opening", "sum_commitments", "verify_sum")),
-)

@@ -100,14 +100,18 @@ class FileCrypto:
 
     def xor(self, seq, nonce, data):
         """Encrypt or decrypt ``data`` (the same operation in CTR mode) for record ``seq``."""
-        return b"".join(self.chunks(seq, nonce, data))
+        out = []
+        self.chunks(seq, nonce, data, out.append)
+        return b"".join(out)
 
-    def chunks(self, seq, nonce, data):
-        """:meth:`xor` of ``data`` as pieces of at most _XOR_CHUNK bytes, in order: the
-        keystream made a piece at a time, so that nothing as long as the record is allocated
-        (a fragmented heap may not have that in one piece; Ledger.append writes the pieces
-        out as they come). Keystream block i is AES(nonce ‖ seq ‖ 0⁴ ‖ i) (16 bytes) or
-        SHA-256(key ‖ nonce ‖ seq ‖ i) (32 bytes).
+    def chunks(self, seq, nonce, data, out):
+        """:meth:`xor` of ``data`` handed to ``out`` as pieces of at most _XOR_CHUNK bytes, in
+        order: the keystream made a piece at a time, so that nothing as long as the record is
+        allocated (a fragmented heap may not have that in one piece; Ledger.append writes the
+        pieces out as they come). Keystream block i is AES(nonce ‖ seq ‖ 0⁴ ‖ i) (16 bytes)
+        or SHA-256(key ‖ nonce ‖ seq ‖ i) (32 bytes). A call, not a generator: a generator's
+        frame (~320 bytes at 64 bits) is one block the heap must find at every append, while
+        a call's frame goes on the stack when the heap has no room for it.
 
         ``data`` is bytes, or a list or tuple of pieces (bytes or bytearray) standing for
         their concatenation: the commit path hands a segment's entry over in pieces and never
@@ -158,7 +162,7 @@ class FileCrypto:
             # One bigint XOR per window runs in C on both interpreters (a per-byte loop would
             # dominate).
             x = int.from_bytes(tv[:m], "big") ^ int.from_bytes(mv[:m], "big")
-            yield x.to_bytes(m, "big")
+            out(x.to_bytes(m, "big"))
 
     def mac_start(self, seq, header):
         """Start the MAC of record ``seq``: HMAC(k_mac, seq ‖ frame header ‖ ciphertext).

@@ -235,12 +235,16 @@ class Ledger:
         crypto = self._crypto
         h = crypto.mac_start(seq, head)
         self._broken = True  # until the whole frame is known to be on flash
-        with self._open(self.path, "ab") as f:
-            _write(f, head, self.path)
-            for piece in crypto.chunks(seq, nonce, payload):
+        path = self.path
+        with self._open(path, "ab") as f:
+            _write(f, head, path)
+
+            def out(piece):
                 h.update(piece)
-                _write(f, piece, self.path)
-            _write(f, crypto.mac_finish(h), self.path)
+                _write(f, piece, path)
+
+            crypto.chunks(seq, nonce, payload, out)
+            _write(f, crypto.mac_finish(h), path)
             f.flush()
         self._broken = False
         self.count = seq + 1
@@ -328,7 +332,9 @@ class Ledger:
         if n < 0 or left or f.read(TAG_LEN) != self._crypto.mac_finish(h):
             raise errors.LedgerCorrupt("%s: record %d fails its checks" % (self.path, seq))
         if pieces:
-            return list(self._crypto.chunks(seq, head[4:], body))
+            out = []
+            self._crypto.chunks(seq, head[4:], body, out.append)
+            return out
         return self._crypto.xor(seq, head[4:], body)
 
 

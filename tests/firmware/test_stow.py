@@ -4,6 +4,7 @@ without; nothing of the driving classes stays referenced while stowed; a power f
 stowed still commits the open segment. Runs under MicroPython (where the App unloads and
 re-imports the driving modules) and CPython (same objects rebuilt, modules kept)."""
 
+import os
 import sys
 
 from firmware import stow as stowing
@@ -260,10 +261,13 @@ class _Box:
     pass
 
 
-def bare_app(parser):
-    """An App stand-in whose parser is ``parser`` and whose other stowed attributes are empty;
-    it does not unload (the modules stay: rebuilt objects are of the same classes)."""
+def bare_app(parser, root):
+    """An App stand-in whose parser is ``parser`` and whose other stowed attributes are empty,
+    stowing into ``root``; it does not unload (the modules stay: rebuilt objects are of the
+    same classes)."""
     app = _Box()
+    app.root = root
+    app._stow_key = [b"k" * 32, 0]
     app.unload = False
     app.parser = parser
     app.odometer = _Box()
@@ -278,9 +282,13 @@ def bare_app(parser):
 def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
     odd = (list, 1, 2)
     parts = {"a": odd, "b": [odd, (tuple,)], "c": [dict, 3], "d": [type, "m", "C"]}
-    app = bare_app(parts)
-    stowing.stow(app)
-    stowing.unstow(app)
+    root = ds.tmpdir("stow")
+    try:
+        app = bare_app(parts, root)
+        stowing.stow(app)
+        stowing.unstow(app)
+    finally:
+        ds.rmtree(root)
     assert app.parser == {
         "a": (list, 1, 2),
         "b": [(list, 1, 2), (tuple,)],
@@ -303,13 +311,20 @@ def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     plain += [b"x" * 300, "\u00fcn\u00efcode", (), (1, 2), (1, 2, 3), (1, 2, 3, 4)]
     values = list(plain)
     values += [shared, shared, {"k": shared, 3: (a, b)}, [a, b, c, a], buf, tariff.TimeBand]
-    app = bare_app(values)
-    stowing.stow(app)
-    ((attrs, pieces, _kept, _used),) = app._stowed  # one group: the attributes not None
-    assert attrs == ("parser", "odometer", "segmenter")
-    assert pieces and [type(p) for p in pieces] == [bytes] * len(pieces)
-    assert max(len(p) for p in pieces) <= stowing.PIECE  # no large block needed for them
-    stowing.unstow(app)
+    root = ds.tmpdir("stow")
+    try:
+        app = bare_app(values, root)
+        stowing.stow(app)
+        ((attrs, path, _key, _kept, _used),) = app._stowed  # one group: the attributes not None
+        assert attrs == ("parser", "odometer", "segmenter")
+        with open(path, "rb") as f:
+            data = f.read()
+        assert len(data) > 300  # the bytes and text above, encoded
+        assert b"kept as it is" not in data and b"x" * 32 not in data  # encrypted
+        stowing.unstow(app)
+        raises(OSError, os.stat, path)  # removed once the objects are back
+    finally:
+        ds.rmtree(root)
     out = app.parser
     assert out[:16] == plain and [type(v) for v in out[:16]] == [type(v) for v in plain]
     assert out[16] == [1, 2] and out[16] is out[17] and out[16] is not shared  # rebuilt once
@@ -318,6 +333,31 @@ def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     assert [type(x) for x in (a2, b2, c2)] == [tariff.TimeBand] * 3 and a2 is not a
     assert a2.__dict__ == a.__dict__ and b2.__dict__ == b.__dict__ and c2.__dict__ == c.__dict__
     assert out[20] is buf and out[21] is tariff.TimeBand  # a buffer kept; a class by name
+
+
+@modules_kept
+def test_the_commit_path_leaves_with_every_segment_where_the_app_unloads():
+    """App._on_segment drops the commit path once the segment is in the ledger, so the drive
+    between segments does not hold it; the next segment imports it again and commits as
+    before (the charging test above runs this way under MicroPython)."""
+    from firmware.app import _COMMIT_MODULES
+
+    root = ds.tmpdir("commit")
+    try:
+        app = new_unit(root)
+        seen = []
+
+        def after_read(n):
+            loaded = [m for m in _COMMIT_MODULES if m in sys.modules]
+            seen.append((app.segmenter.segments, loaded))
+
+        feed(app, ds.T_DRIVE + 60, 3000, after_read=after_read)
+        committed = [loaded for segments, loaded in seen if segments]
+        assert len(committed) > 100 and seen[-1][0] > 1  # segments, and many reads after
+        expected = [] if app.unload else list(_COMMIT_MODULES)  # CPython keeps its modules
+        assert committed == [expected] * len(committed)
+    finally:
+        ds.rmtree(root)
 
 
 @modules_kept
