@@ -79,14 +79,12 @@ _NETWORK_MODULES = (
     "firmware.app_sync",
     "firmware.app_sense",
     "firmware.stow",
+    "protocol.tables_p256",  # unless kept (keep_tables_if_on_heap)
 )
 # The commit path (firmware.accounting imports it with each segment): out again as soon as the
 # segment is committed (App._on_segment), so that neither the drive between segments nor a
 # sync holds it (~4 KB at 64 bits from ROMFS: the live heap at a sync's start went from 82 to
-# 78 KB). A segment is committed every few minutes at most, so the import is rare work. Not
-# the precomputed tables (protocol.tables_*): with the .mpy on a filesystem their data is on
-# the heap, and loading them again takes blocks of several KB from a fragmented heap
-# (measured when they went with each sync: the loop then needed 24 KB more).
+# 78 KB). A segment is committed every few minutes at most, so the import is rare work.
 # The most modules loaded at once (a sync's network phase: 38, in tests/e2e's day): the
 # module registry is sized for them at boot (size_module_registry).
 _MOST_MODULES = const(40)
@@ -94,7 +92,17 @@ _COMMIT_MODULES = (
     "firmware.commit",
     "protocol.pedersen",
     "protocol.ristretto",
+    "protocol.tables_ristretto",  # unless kept (keep_tables_if_on_heap)
 )
+# The precomputed tables leave with the code that uses them only where their data stays in
+# flash: with the code in place (ROMFS, or frozen into the image) a table's module holds ~0.3-0.7
+# KB of heap at 64 bits, and the loop from ROMFS passes 98 KB 10 times in 10 instead of 23 in
+# 30. With the .mpy on a filesystem their data is on the heap (4 and 3 KB), and loading them
+# again would take blocks of that size from a fragmented heap (measured when they went with
+# each sync: the loop then needed 24 KB more): there they stay (keep_tables_if_on_heap).
+_TABLES = ("protocol.tables_p256", "protocol.tables_ristretto")
+_TABLE_ON_HEAP = const(2048)  # bytes a table's module holds when its data is on the heap
+_KEPT = set()  # modules unload_modules leaves loaded
 
 
 # MicroPython collects garbage only when an allocation finds no room: by then the garbage of
@@ -198,7 +206,8 @@ class App:
             root, cfg.authority_public_key, clock=self.clock.now, vehicle_class=cfg.vehicle_class
         )
         if self.unload:
-            unload_modules(_NETWORK_MODULES)
+            unload_modules([m for m in _NETWORK_MODULES if m not in _TABLES])
+            keep_tables_if_on_heap()
         from firmware.accounting import Accounting
         from firmware.ledger import Store
 
@@ -502,10 +511,28 @@ def size_module_registry(most=_MOST_MODULES):
         del registry[key]
 
 
+def keep_tables_if_on_heap(name="protocol.tables_p256"):
+    """Tell where the precomputed tables' data lies, by what dropping the P-256 table's module
+    (boot's policy check has just loaded it) frees: in flash, ~0.3 KB; on the heap, its 4 KB
+    byte string too. If on the heap, the tables are kept loaded from now on (_TABLES): the
+    module is imported again at once, while the heap is whole. Returns the bytes freed."""
+    if name not in sys.modules:  # (no policy was verified: a unit not provisioned yet)
+        __import__(name)
+    gc.collect()
+    held = gc.mem_alloc()
+    unload_modules((name,))
+    held -= gc.mem_alloc()
+    if held >= _TABLE_ON_HEAP:
+        _KEPT.update(_TABLES)
+        __import__(name)
+    return held
+
+
 def unload_modules(names):
-    """Drop modules from sys.modules so their code can be collected (MicroPython heap)."""
+    """Drop modules from sys.modules so their code can be collected (MicroPython heap); not
+    those kept (_KEPT: the tables, when their data is on the heap)."""
     for name in names:
-        if name in sys.modules:
+        if name in sys.modules and name not in _KEPT:
             del sys.modules[name]
             parent, _, child = name.rpartition(".")
             mod = sys.modules.get(parent)

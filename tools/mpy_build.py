@@ -135,6 +135,7 @@ KEPT = (
     "tests/e2e/heap_steps_unix.py",
     "tests/e2e/heap_child.py",
     "tests/e2e/rom_main.py",
+    "tests/e2e/tables_probe.py",
     "tests/e2e/wasm_heap.mjs",
 )
 KEPT_DOCS = ("hardware", "firmware", "protocol", "README.md")

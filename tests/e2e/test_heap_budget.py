@@ -17,6 +17,8 @@ firmware/README.md "Memory" is done.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,29 @@ def test_the_day_with_the_code_in_place_from_romfs(
     proc2 = hs.run_loop(micropython, tree, day[0], HEAP_ROMFS, tmp_path / "unit2", be2)
     assert not hs.loop_ok(proc2, be2)
     assert "MemoryError" in proc2.stderr
+
+
+def test_the_tables_leave_with_their_code_only_when_their_data_is_in_flash(
+    micropython: str, tree: Path, rom: Path, tmp_path: Path
+) -> None:
+    """firmware.app.keep_tables_if_on_heap: with the code in place from ROMFS, the P-256
+    table's module holds a few hundred bytes and the tables go with the code that uses them;
+    with the same .mpy on a filesystem it holds its 4 KB byte string too, and the tables stay
+    loaded (the module is imported again at once)."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    for name in ("tables_probe.py", "rom_mount.py"):
+        shutil.copy(hs.REPO / "tests" / "e2e" / name, probe / name)
+    env, room = hs.rom_env(rom)
+    args = [micropython, "-X", "heapsize=400K", str(probe / "tables_probe.py")]
+    out = subprocess.run(
+        [*args, str(rom), str(room)], cwd=probe, env=env, capture_output=True, text=True
+    )
+    held, loaded = out.stdout.split()
+    assert int(held) < 1024 and loaded == "False", out.stdout + out.stderr
+    out = subprocess.run(args, cwd=tree, capture_output=True, text=True)
+    held, loaded = out.stdout.split()
+    assert int(held) > 4096 and loaded == "True", out.stdout + out.stderr
 
 
 def test_the_day_on_the_32_bit_port_with_the_code_in_place(
