@@ -79,6 +79,7 @@ _NETWORK_MODULES = (
     "firmware.app_sync",
     "firmware.app_sense",
     "firmware.stow",
+    "firmware.unstow",
     "protocol.tables_p256",  # unless kept (keep_tables_if_on_heap)
 )
 # The commit path (firmware.accounting imports it with each segment): out again as soon as the

@@ -90,7 +90,7 @@ def _unstow(app):
         return
     if app.unload:  # first: a module more in sys.modules could regrow its table (752 B)
         drop_sealing_code()
-    from firmware.stow import unstow  # (the sync's end drops it again)
+    from firmware.unstow import unstow  # (the sync's end drops it again)
 
     unstow(app)
     if app._holdup:  # the power failed while they were stowed (app_sense.power_lost)

@@ -7,8 +7,8 @@ instances live — ~17 KB at 64 bits, ~10 KB at 32, that the network phase (its 
 never calls. :func:`stow` encodes the five objects into a short file (below) and drops the
 driving modules — in two steps in a sync: all but the accounting before sealing (sealing and
 retention use it; its modules stay), the accounting before the uplink, each step a group of
-its own (the accounting shares no object with the others); :func:`unstow`, after the
-network phase's modules have left, imports them again and rebuilds the same objects,
+its own (the accounting shares no object with the others); ``firmware.unstow.unstow``, after
+the network phase's modules have left, imports them again and rebuilds the same objects,
 attribute for attribute, shared where they were shared (the open segment's policy, zone,
 band and rate are the policy store's). Nothing is cut: the segment being built goes on
 growing after the sync as if there had been none.
@@ -28,15 +28,14 @@ resident objects, functions and the App's callbacks.
 
 Only the odometer holds callbacks into a stowed object (the segmenter's ``step`` and ``gap``,
 bound methods MicroPython cannot look into): they are detached before stowing and attached to
-the rebuilt segmenter after. Loaded for a sync, unloaded while stowed and after.
+the rebuilt segmenter after. Loaded for a sync, unloaded while stowed and after. The reading
+half is firmware/unstow.py, so that neither half is on the heap when the other runs (the stow
+comes at a sync's start, the day's tightest moment: −1.5 KB there at 64 bits).
 """
-
-import gc
-import os
-import sys
 
 from firmware.app import unload_modules
 from firmware.ledger import cipher  # by module: this module's globals stay under 23
+from firmware.ledger.atomic import remove
 from protocol.compat import const
 
 # The App's attributes that are stowed, and the modules whose classes they are made of (the
@@ -68,7 +67,7 @@ ACCOUNTING_MODULES = ("firmware.accounting", "firmware.accounting_faults", "prot
 # have no identity to keep, are copied). An instance's class and attribute names are written
 # with the first instance of that layout and referred to by number after (the policy's zones,
 # bands and rates share a few). Private to this module: the bytes one stow makes are read by
-# the next unstow of the same firmware, never stored.
+# the next unstow of the same firmware (firmware/unstow.py repeats them), never stored.
 _NONE = const(0)
 _FALSE = const(1)
 _TRUE = const(2)
@@ -102,10 +101,6 @@ def _add(chunks, v):
         chunks.append(last)
     last.append(v)
     return (len(chunks) - 1) * _CHUNK + len(last) - 1
-
-
-def _at(chunks, n):
-    return chunks[n // _CHUNK][n % _CHUNK]
 
 
 def _find(chunks, v):
@@ -270,153 +265,11 @@ class _Writer:
         self.buf = self.ids = self.open = self.layouts = None
 
 
-class _Reader:
-    """Decodes what a _Writer encoded (``pieces``, ``kept``); the driving modules are
-    imported already (unstow)."""
-
-    def __init__(self, f, crypto, kept):
-        self.f = f
-        self.crypto = crypto
-        self.kept = kept
-        self.p = 0  # pieces read
-        self.piece = b""
-        self.i = 0  # next byte in it
-        self.objs = [[]]  # number -> rebuilt list, dict or instance (chunked)
-        self.layouts = []  # (class, attribute names)
-        self.next()
-
-    def next(self):
-        """Read, check and decrypt the next piece of the file."""
-        tag_len = cipher.TAG_LEN
-        data = self.f.read(PIECE + tag_len)
-        if len(data) <= tag_len:
-            raise ValueError("stow: the file ends early")
-        ct = data[:-tag_len]
-        h = self.crypto.mac_start(self.p, _NONCE)
-        h.update(ct)
-        if self.crypto.mac_finish(h) != data[-tag_len:]:
-            raise ValueError("stow: the file was altered")
-        self.piece = self.crypto.xor(self.p, _NONCE, ct)
-        self.p += 1
-        self.i = 0
-
-    def byte(self):
-        if self.i == len(self.piece):
-            self.next()
-        b = self.piece[self.i]
-        self.i += 1
-        return b
-
-    def uint(self):
-        v = shift = 0
-        while True:
-            b = self.byte()
-            v |= (b & 0x7F) << shift
-            if b < 0x80:
-                return v
-            shift += 7
-
-    def raw(self):
-        n = self.uint()
-        piece = self.piece
-        i = self.i
-        if i + n <= len(piece):  # within this piece: one slice, no other object
-            self.i = i + n
-            return piece[i : i + n]
-        out = bytearray(n)
-        for j in range(n):
-            out[j] = self.byte()
-        return bytes(out)
-
-    def cls(self):
-        mod = sys.modules[MODULES[self.uint()]]
-        return getattr(mod, self.raw().decode())
-
-    def layout(self):
-        j = self.uint()
-        if j:
-            return self.layouts[j - 1]
-        cls = self.cls()
-        names = [None] * self.uint()
-        for i in range(len(names)):
-            names[i] = self.raw().decode()
-        lay = (cls, names)
-        self.layouts.append(lay)
-        return lay
-
-    def value(self):
-        tag = self.byte()
-        if tag == _INT:
-            return self.uint()
-        if tag == _AGAIN:
-            return _at(self.objs, self.uint())
-        if tag == _TUPLE:
-            n = self.uint()
-            # trace points and vertices: built in one go, no list to collect afterwards
-            if n == 3:
-                return (self.value(), self.value(), self.value())
-            if n == 2:
-                return (self.value(), self.value())
-            out = [None] * n
-            for j in range(n):
-                out[j] = self.value()
-            return tuple(out)
-        if tag == _NONE:
-            return None
-        if tag == _FALSE or tag == _TRUE:
-            return tag == _TRUE
-        if tag == _NEG:
-            return -1 - self.uint()
-        if tag == _BYTES:
-            return self.raw()
-        if tag == _STR:
-            return self.raw().decode()
-        if tag == _KEPT:
-            return _at(self.kept, self.uint())
-        if tag == _CLASS:
-            return self.cls()
-        n = _add(self.objs, None)  # numbered when it begins, set when it is made
-        if tag == _LIST:
-            o = [None] * self.uint()
-            self.objs[n // _CHUNK][n % _CHUNK] = o
-            for j in range(len(o)):
-                o[j] = self.value()
-            return o
-        # A dict's or an instance's items first, then its table: the table's growth (a copy
-        # per step) then leaves one run of freed tables, not holes between the items.
-        if tag == _DICT:
-            items = [None] * (2 * self.uint())
-            for j in range(len(items)):
-                items[j] = self.value()
-            o = {}
-            for j in range(0, len(items), 2):
-                o[items[j]] = items[j + 1]
-        elif tag == _OBJ:
-            cls, names = self.layout()
-            items = [None] * len(names)
-            for j in range(len(items)):
-                items[j] = self.value()
-            o = object.__new__(cls)
-            for j in range(len(items)):
-                setattr(o, names[j], items[j])
-        else:
-            raise ValueError("stow: bad tag %d" % tag)
-        self.objs[n // _CHUNK][n % _CHUNK] = o
-        return o
-
-
 def _crypto(key):
     # (key, file number): FileCrypto derives the file's own keys from both. The SHA-256
     # keystream, not AES: no cipher object (~300 bytes in one block) to find on a sync's
     # fragmented heap for ~2.5 KB of data.
     return cipher.FileCrypto(key[0], key[1], cipher.SHA256_CTR)
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def stow(app, attrs=ATTRS):
@@ -442,11 +295,11 @@ def stow(app, attrs=ATTRS):
             for a in attrs:
                 w.value(getattr(app, a))
             w.end()
-        group = (attrs, path, key, w.kept, w.used)
+        group = (attrs, path, key, w.kept, w.used, MODULES)
     except BaseException:
         if odo is not None:
             odo.on_step, odo.on_gap = on_step, on_gap
-        _remove(path)
+        remove(path)
         raise
     for a in attrs:
         setattr(app, a, None)
@@ -457,33 +310,3 @@ def stow(app, attrs=ATTRS):
             unload_modules(MODULES)
         else:
             unload_modules([m for m in MODULES if m not in ACCOUNTING_MODULES])
-
-
-def unstow(app):
-    """Rebuild the objects :func:`stow` set aside (importing the driving modules again) and
-    put them back on the App; nothing to do when nothing is stowed."""
-    stowed = app._stowed
-    if stowed is None:
-        return
-    # The code first, then the data: the modules' long-lived objects are not interleaved
-    # with the decoding's short-lived ones (holes a fragmented heap cannot spare).
-    used = 0
-    for group in stowed:
-        used |= group[4]
-    for j in range(len(MODULES)):
-        if used >> j & 1:
-            __import__(MODULES[j])
-    gc.collect()
-    for attrs, path, key, kept, _used in stowed:
-        with open(path, "rb") as f:
-            r = _Reader(f, _crypto(key), kept)
-            objs = [r.value() for _ in attrs]
-        for i in range(len(attrs)):
-            setattr(app, attrs[i], objs[i])
-        del r, objs
-    for group in stowed:
-        _remove(group[1])
-    seg = app.segmenter
-    app.odometer.on_step = seg.step
-    app.odometer.on_gap = seg.gap
-    app._stowed = None

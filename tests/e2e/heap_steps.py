@@ -154,7 +154,7 @@ def unload():
     """The network phase's code out of sys.modules, as App.sync leaves it for driving."""
     global client
     from firmware.app import _NETWORK_MODULES, release_state, unload_modules
-    from firmware.stow import unstow
+    from firmware.unstow import unstow
 
     client = None
     unload_modules(_NETWORK_MODULES)

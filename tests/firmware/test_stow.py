@@ -8,6 +8,7 @@ import os
 import sys
 
 from firmware import stow as stowing
+from firmware import unstow as unstowing
 from firmware.app import App
 from protocol import verify
 from protocol.timeutil import civil_from_unix
@@ -170,7 +171,7 @@ def run_drive(stow_every, check=None, staged=False):
                 stowing.stow(app)
                 if check is not None:
                     check(app, False)
-                stowing.unstow(app)
+                unstowing.unstow(app)
 
         feed(app, ds.T_DRIVE + 60, 1500, after_read=after_read)
         app.end_of_input()
@@ -223,7 +224,7 @@ def test_unstow_rebuilds_shared_objects_once_and_wires_the_odometer_to_the_new_s
         assert app.segmenter.cur is not None
         before = app.segmenter.segments
         stowing.stow(app)
-        stowing.unstow(app)
+        unstowing.unstow(app)
         assert app._stowed is None
         cur = app.segmenter.cur
         policy, pid = app.policies.lookup(cur.t_end)
@@ -286,7 +287,7 @@ def test_data_that_starts_like_a_stowed_value_comes_back_unchanged():
     try:
         app = bare_app(parts, root)
         stowing.stow(app)
-        stowing.unstow(app)
+        unstowing.unstow(app)
     finally:
         ds.rmtree(root)
     assert app.parser == {
@@ -315,13 +316,15 @@ def test_every_kind_of_value_comes_back_equal_and_shared_as_it_was():
     try:
         app = bare_app(values, root)
         stowing.stow(app)
-        ((attrs, path, _key, _kept, _used),) = app._stowed  # one group: the attributes not None
+        ((attrs, path, _key, _kept, _used, _modules),) = (
+            app._stowed
+        )  # one group: the attributes not None
         assert attrs == ("parser", "odometer", "segmenter")
         with open(path, "rb") as f:
             data = f.read()
         assert len(data) > 300  # the bytes and text above, encoded
         assert b"kept as it is" not in data and b"x" * 32 not in data  # encrypted
-        stowing.unstow(app)
+        unstowing.unstow(app)
         raises(OSError, os.stat, path)  # removed once the objects are back
     finally:
         ds.rmtree(root)
