@@ -77,6 +77,7 @@ _NETWORK_MODULES = (
     "protocol.tariff_rules",
     "protocol.cbor_decode",
     "firmware.app_sync",
+    "firmware.app_network",
     "firmware.app_sense",
     "firmware.stow",
     "firmware.unstow",
@@ -117,9 +118,10 @@ _GC_EVERY = const(16384)
 _STATE_MODULES = ("firmware.state", "firmware.state_faults")
 
 
-# A sync's steps and the answers to the sense lines are in firmware/app_sync.py and
-# firmware/app_sense.py, imported when they run (the App keeps the public methods, which call
-# them); PowerLost and POLICY_REFRESH_S are offered here by name.
+# A sync's steps and the answers to the sense lines are in firmware/app_sync.py (with
+# firmware/app_network.py) and firmware/app_sense.py, imported when they run (the App keeps
+# the public methods, which call them); PowerLost and POLICY_REFRESH_S are offered here by
+# name.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy; at run time __getattr__ below provides them
     from firmware.app_sync import POLICY_REFRESH_S as POLICY_REFRESH_S
@@ -330,9 +332,9 @@ class App:
         longer than the retention window (DESIGN §2.4): the period's ledger key is destroyed
         first (cryptographic deletion), then its file. The signed statement and receipt stay:
         they are the driver's proof of payment and hold no trace. Periods a dispute still
-        needs are kept. Returns the purged periods (firmware/app_sync.py).
+        needs are kept. Returns the purged periods (firmware/app_network.py).
         """
-        from firmware.app_sync import purge_expired
+        from firmware.app_network import purge_expired
 
         return purge_expired(self, now)
 
@@ -440,7 +442,7 @@ class App:
         (firmware.disputes). The challenge responder's code goes first: openings are built
         with firmware.opening alone. A unit that never had a dispute and is sent none — nearly
         every unit at nearly every sync — does not load the dispute handler at all."""
-        from firmware.app_sync import handle_disputes
+        from firmware.app_network import handle_disputes
 
         handle_disputes(self, summary, client)
 

@@ -6,7 +6,7 @@ edge), never while a unit in good order drives; the tamper code is unloaded afte
 def power_lost(app):
     """App.feed_watchdog saw the input power go (the hold-up stage's power-fail line): commit
     the open segment and checkpoint now, and switch the radio off to stretch the hold-up."""
-    from firmware.app_sync import link_down
+    from firmware.app_network import link_down
 
     app._holdup = True
     if app._stowed is None:  # else the sync ends first, which closes it (app_sync.sync)

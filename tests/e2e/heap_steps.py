@@ -30,7 +30,7 @@ import random
 
 app = None
 fetch = False  # the sync fetches the tariff policy (app_sync._policy_due)
-client = None  # the sync's HttpClient, shared by its network steps as App._network shares it
+client = None  # the sync's HttpClient, shared by its network steps (app_network.network_phase)
 uart = None
 end_t = None
 summary = {"sealed": 0, "uploaded": 0, "answered": 0, "errors": []}
@@ -118,15 +118,18 @@ def seal():
         app_sync._close_ended_segment(app)
         app_sync._stow(app, True)
     summary["sealed"] = len(app.seal_due())
-    app_sync.purge_expired(app)
-    app_sync.drop_sealing_code()
+    from firmware import app_network  # the later steps, once the stow has made room
+
+    app_network.purge_expired(app)
+    app_sync.drop_sealing_code(("firmware.app_network",))
 
 
 def upload():
-    """app_sync._network up to the upload: the accounting stowed too (after the policy fetch
+    """app_network.network_phase up to the upload: the accounting stowed too (after the policy fetch
     when one is due), one client for the sync, the outbox."""
     global client
-    from firmware.app_sync import _fetch_policy, _stow
+    from firmware.app_network import _fetch_policy
+    from firmware.app_sync import _stow
 
     if not fetch:
         _stow(app)
@@ -145,7 +148,7 @@ def challenge():
 
 
 def disputes():
-    from firmware.app_sync import handle_disputes
+    from firmware.app_network import handle_disputes
 
     handle_disputes(app, summary, client)
 

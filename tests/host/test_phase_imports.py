@@ -15,7 +15,7 @@ from firmware import stow
 from tests.conftest import MICROPYTHON, REPO
 
 # The modules a sync's uplink, challenge answers and dispute polls import while the driving
-# objects are stowed (firmware/app_sync.py _network).
+# objects are stowed (firmware/app_network.py network_phase).
 NETWORK = (
     "firmware.uplink.http",
     "firmware.uplink.outbox",
