@@ -38,11 +38,40 @@ anchor and the last stationary instant comes first, so the segment the motion go
 when the car was last seen standing (a segment covers every instant of a drive).
 """
 
+from array import array
+
 from protocol.compat import const
 from protocol.geo import distance_um, isqrt
 
 FLAG_GAP_BRIDGED = const(1)  # = record.FLAG_GAP_BRIDGED; duplicated to keep the import light
 STEP_RESTART = const(0x100)  # not a record flag: "start a new segment here"
+
+# The odometer's counters (Odometer), first in its ``counts`` array in this order and read as
+# attributes by name; the array also holds three runs of fixes (_STILL, _LEAVING, _STREAK).
+# One array rather than eleven attributes: the odometer's attribute table stays at 17
+# entries (272 bytes at 64 bits, not 464), and a sync's stow, which copies it whole on the
+# day's most fragmented heap, needs no larger block (firmware/README.md "Memory").
+COUNTS = (
+    "accepted",
+    "rejected_quality",
+    "rejected_time",
+    "rejected_jump",
+    "stationary",
+    "bridged",
+    "gaps",
+    "restarts",
+)
+_ACCEPTED = const(0)
+_REJ_QUALITY = const(1)
+_REJ_TIME = const(2)
+_REJ_JUMP = const(3)
+_STATIONARY = const(4)
+_BRIDGED = const(5)
+_GAPS = const(6)
+_RESTARTS = const(7)
+_STILL = const(8)
+_LEAVING = const(9)
+_STREAK = const(10)
 
 
 class OdometerConfig:
@@ -99,8 +128,8 @@ class Odometer:
     ``on_step(t, lat_e7, lon_e7, dist_um, flags)``: the car was at (lat, lon) at t, having covered
     ``dist_um`` micrometres since the previous step; flags: FLAG_GAP_BRIDGED, STEP_RESTART.
     ``on_gap(t0, lat0, lon0, t1, lat1, lon1)``: a long outage with displacement, between the
-    last fix before it and the first after it. Counters: accepted, rejected_quality,
-    rejected_time, rejected_jump, stationary, bridged, gaps, restarts.
+    last fix before it and the first after it. Counters (ints, read as attributes): accepted,
+    rejected_quality, rejected_time, rejected_jump, stationary, bridged, gaps, restarts.
     """
 
     def __init__(self, on_step, on_gap, config=None):
@@ -118,20 +147,19 @@ class Odometer:
         self.anchor_lon = 0
         self.stand_t = 0  # the last fix judged standing
         self.anchor_n = 1  # fixes averaged into the anchor while parked (position mode)
-        self.still = 0  # standing fixes in a row (position mode)
-        self.leaving = 0  # fixes in a row moving away from a parked anchor
         self.leave_um = 0
         self.pending_um = 0  # distance since the anchor, not yet emitted
         self.pending_flags = 0
-        self.reject_streak = 0
-        self.accepted = 0
-        self.rejected_quality = 0
-        self.rejected_time = 0
-        self.rejected_jump = 0
-        self.stationary = 0
-        self.bridged = 0
-        self.gaps = 0
-        self.restarts = 0
+        # COUNTS, read as attributes, then the runs of fixes: standing in a row (_STILL,
+        # position mode), moving away from a parked anchor (_LEAVING), rejected as jumps
+        # (_STREAK)
+        self.counts = array("I", [0] * (len(COUNTS) + 3))
+
+    def __getattr__(self, name):
+        """The counters (:data:`COUNTS`) by name."""
+        if name in COUNTS:
+            return self.counts[COUNTS.index(name)]
+        raise AttributeError(name)
 
     def acceptable(self, fix):
         """Quality gate for one fix."""
@@ -149,7 +177,7 @@ class Odometer:
     def update(self, fix):
         """Process one fix (a firmware.gnss.nmea.Fix or anything with the same fields)."""
         if not self.acceptable(fix):
-            self.rejected_quality += 1
+            self.counts[_REJ_QUALITY] += 1
             return
         c = self.cfg
         t = fix.t
@@ -160,7 +188,7 @@ class Odometer:
             return
         dt = t - self.last_t
         if dt <= 0:
-            self.rejected_time += 1  # repeated epoch second (5/10 Hz) or time going back
+            self.counts[_REJ_TIME] += 1  # repeated epoch second (5/10 Hz) or time going back
             return
         from_last_um = distance_um(self.last_lat, self.last_lon, lat, lon)
 
@@ -168,26 +196,26 @@ class Odometer:
             # Long outage: nothing is charged across it; evidence if the car moved meanwhile.
             self._flush()
             if from_last_um > c.gap_min_displacement_mm * 1000:
-                self.gaps += 1
+                self.counts[_GAPS] += 1
                 self.on_gap(self.last_t, self.last_lat, self.last_lon, t, lat, lon)
             self._restart(t, lat, lon, self._speed(fix.speed_mmps))
             return
 
         if from_last_um > c.max_speed_mmps * 1000 * dt:
-            self.reject_streak += 1
-            self.rejected_jump += 1
-            if self.reject_streak >= c.max_reject_streak:
+            self.counts[_STREAK] += 1
+            self.counts[_REJ_JUMP] += 1
+            if self.counts[_STREAK] >= c.max_reject_streak:
                 # Persistent: the previous position was the outlier. Charge nothing for the jump.
                 self._flush()
                 self._restart(t, lat, lon, self._speed(fix.speed_mmps))
             return
-        self.reject_streak = 0
-        self.accepted += 1
+        self.counts[_STREAK] = 0
+        self.counts[_ACCEPTED] += 1
 
         speed = self._speed(fix.speed_mmps)
         by_position = False
         if dt > c.doppler_max_dt_s:
-            self.bridged += 1
+            self.counts[_BRIDGED] += 1
             self.pending_um += from_last_um
             self.pending_flags |= FLAG_GAP_BRIDGED
         elif speed is not None and self.last_speed is not None:
@@ -204,17 +232,17 @@ class Odometer:
         if by_position:
             from_anchor = distance_um(self.anchor_lat, self.anchor_lon, lat, lon)
             if not self._moved(from_anchor, lat, lon):
-                self.stationary += 1
+                self.counts[_STATIONARY] += 1
                 return
             # The chord from the anchor replaces whatever was pending since it.
             self.pending_um = from_anchor
         elif self.pending_um == 0:
-            self.stationary += 1
-            self.still += 1
+            self.counts[_STATIONARY] += 1
+            self.counts[_STILL] += 1
             self.stand_t = t
             return
         else:
-            self.still = 0
+            self.counts[_STILL] = 0
         if self.stand_t > self.anchor_t:
             # Moving off after standing fixes: mark where and until when the car stood.
             self.on_step(self.stand_t, self.anchor_lat, self.anchor_lon, 0, 0)
@@ -231,40 +259,40 @@ class Odometer:
         """Position mode: has the car left the anchor? Averages the anchor while parked."""
         c = self.cfg
         if from_anchor < c.jitter_radius_mm * 1000:
-            self.leaving = 0
-            self.still += 1
+            self.counts[_LEAVING] = 0
+            self.counts[_STILL] += 1
             self.stand_t = self.last_t
-            if self.still >= c.settle_fixes:
+            if self.counts[_STILL] >= c.settle_fixes:
                 # Parked: the centroid of the standing fixes is a better anchor than any one.
                 n = self.anchor_n + 1 if self.anchor_n < 16 else 16
                 self.anchor_n = n
                 self.anchor_lat += (lat - self.anchor_lat) // n
                 self.anchor_lon += (lon - self.anchor_lon) // n
             return False
-        if self.still >= c.settle_fixes:
-            if self.leaving and from_anchor >= self.leave_um + c.leave_step_mm * 1000:
-                self.leaving += 1
+        if self.counts[_STILL] >= c.settle_fixes:
+            if self.counts[_LEAVING] and from_anchor >= self.leave_um + c.leave_step_mm * 1000:
+                self.counts[_LEAVING] += 1
             else:
-                self.leaving = 1
+                self.counts[_LEAVING] = 1
             self.leave_um = from_anchor
-            if self.leaving < c.leave_fixes:
+            if self.counts[_LEAVING] < c.leave_fixes:
                 return False
-        self.still = 0
-        self.leaving = 0
+        self.counts[_STILL] = 0
+        self.counts[_LEAVING] = 0
         return True
 
     def _restart(self, t, lat, lon, speed):
-        self.accepted += 1
-        self.restarts += 1
+        self.counts[_ACCEPTED] += 1
+        self.counts[_RESTARTS] += 1
         self.last_t = t
         self.last_lat = lat
         self.last_lon = lon
         self.last_speed = speed
         self.pending_um = 0
         self.pending_flags = 0
-        self.reject_streak = 0
-        self.still = self.cfg.settle_fixes  # a fresh start is treated as parked
-        self.leaving = 0
+        self.counts[_STREAK] = 0
+        self.counts[_STILL] = self.cfg.settle_fixes  # a fresh start is treated as parked
+        self.counts[_LEAVING] = 0
         self._emit(t, lat, lon, STEP_RESTART)
 
     def _emit(self, t, lat, lon, extra_flags):

@@ -37,6 +37,14 @@ from protocol.timeutil import month_start
 
 _RECORD_FLAGS = record.FLAG_GAP_BRIDGED  # the only record flag a step can carry
 _MAX_LEN_M = const(1000000)  # 1000 km: 1e9 mm, well inside a 32-bit int
+# _Open.geo, in this order (µm per 1e-5° is at most ~1.11e9: a 32-bit int too)
+_LAT0 = const(0)
+_LON0 = const(1)
+_KY = const(2)
+_KX = const(3)
+_A_DT = const(4)
+_AX = const(5)
+_AY = const(6)
 
 
 class SegmentConfig:
@@ -88,14 +96,12 @@ class _Open:
         # slots took 72 and 80 at 64 bits, and no 2-block tuple left behind per fix.
         self.trace = array("i")  # kept points: dt_s, lat_e7, lon_e7, dt_s, …
         self.win = array("i")  # fixes since the last kept point: dt_s, lat, lon, x_mm, y_mm, …
-        # local map (mm east/north of the first point) for the deviation test
-        self.lat0 = 0
-        self.lon0 = 0
-        self.kx = 0
-        self.ky = 0
-        self.a_dt = 0  # the last kept point: time and map position
-        self.ax = 0
-        self.ay = 0
+        # The local map (mm east/north of the first point) for the deviation test: its origin
+        # _LAT0, _LON0 and scales _KY, _KX (µm per 1e-5°, set by the first point), then the
+        # last kept point's time and map position _A_DT, _AX, _AY. One array rather than seven
+        # attributes: this object's attribute table stays at 17 entries (272 bytes at 64 bits,
+        # not 368), which a sync's stow copies whole (firmware/README.md "Memory").
+        self.geo = None
 
     def add_point(self, dt, lat, lon, cfg):
         trace = self.trace
@@ -103,15 +109,14 @@ class _Open:
             trace.append(dt)
             trace.append(lat)
             trace.append(lon)
-            self.lat0 = lat
-            self.lon0 = lon
             # µm per 10^5 units (1e-7°) at this latitude: 10 km is flat enough for a 1e-4 test
-            self.ky = distance_um(lat, lon, lat + (100000 if lat < 0 else -100000), lon)
-            self.kx = distance_um(lat, lon, lat, lon + (100000 if lon < 0 else -100000))
-            self.a_dt = dt
+            ky = distance_um(lat, lon, lat + (100000 if lat < 0 else -100000), lon)
+            kx = distance_um(lat, lon, lat, lon + (100000 if lon < 0 else -100000))
+            self.geo = array("i", (lat, lon, ky, kx, dt, 0, 0))
             return
-        x = (lon - self.lon0) * self.kx // 100000000
-        y = (lat - self.lat0) * self.ky // 100000000
+        g = self.geo
+        x = (lon - g[_LON0]) * g[_KX] // 100000000
+        y = (lat - g[_LAT0]) * g[_KY] // 100000000
         tol = cfg.trace_tol_mm
         if tol is not None and self.win and not self._fits(x, y, tol):
             self._keep_last()
@@ -121,13 +126,14 @@ class _Open:
         win.append(lon)
         win.append(x)
         win.append(y)
-        if dt - self.a_dt >= cfg.trace_interval_s:
+        if dt - g[_A_DT] >= cfg.trace_interval_s:
             self._keep_last()
 
     def _fits(self, x, y, tol):
         """Do all fixes since the last kept point lie within ``tol`` mm of the line to (x, y)?"""
-        ax = self.ax
-        ay = self.ay
+        g = self.geo
+        ax = g[_AX]
+        ay = g[_AY]
         bx = x - ax
         by = y - ay
         len2 = bx * bx + by * by
@@ -155,9 +161,10 @@ class _Open:
         win = self.win
         n = len(win)
         dt = win[n - 5]
-        self.a_dt = dt
-        self.ax = win[n - 2]
-        self.ay = win[n - 1]
+        g = self.geo
+        g[_A_DT] = dt
+        g[_AX] = win[n - 2]
+        g[_AY] = win[n - 1]
         if len(self.trace) < 3 * (record.MAX_TRACE_POINTS - 1):
             self.trace.append(dt)
             self.trace.append(win[n - 4])

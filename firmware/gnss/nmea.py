@@ -45,6 +45,8 @@ Integers only: coordinates, times and speeds are parsed from the decimal strings
 integers (ESP32 floats are 32-bit: a latitude in float32 is only ~0.4 m precise).
 """
 
+from array import array
+
 from protocol.compat import const
 from protocol.timeutil import days_from_civil, days_in_month
 
@@ -75,10 +77,24 @@ _RMC = const(0x524D43)
 _GSA = const(0x475341)
 _VTG = const(0x565447)
 
-# Epoch content mask.
+# Epoch content mask, and what its sentences said: "fix", or "no fix"/"not a real fix".
 _HAS_RMC = const(1)
 _HAS_GGA = const(2)
 _HAS_GSA = const(4)
+_SAID_FIX = const(8)
+_SAID_NO_FIX = const(16)
+
+# The parser's counters (NmeaParser), in its ``counts`` array in this order and read as
+# attributes by name. One array rather than six attributes: the parser's attribute table
+# stays at 17 entries (272 bytes at 64 bits, not 368), and a sync's stow, which copies it
+# whole on the day's most fragmented heap, needs no larger block (firmware/README.md).
+COUNTS = ("sentences_ok", "checksum_errors", "malformed", "overlong", "ignored", "undated")
+_OK = const(0)
+_CHECKSUM = const(1)
+_MALFORMED = const(2)
+_OVERLONG = const(3)
+_IGNORED = const(4)
+_UNDATED = const(5)
 
 _MS_PER_DAY = const(86400000)
 _HALF_DAY_MS = const(43200000)
@@ -306,9 +322,10 @@ class NmeaParser:
     week-rollover bound: an RMC date before it gets 7168 days added until it is not, which
     is right for any true date in [min_unix, min_unix + 19.6 years).
 
-    Counters (ints, never reset): ``sentences_ok`` used sentences that passed;
-    ``checksum_errors`` used sentences whose ``*hh`` is wrong or missing; ``malformed`` framed
-    lines that are not sentences (bad address) or whose content is impossible; ``overlong``
+    Counters (ints, never reset; read as attributes, kept in ``counts``): ``sentences_ok``
+    used sentences that passed; ``checksum_errors`` used sentences whose ``*hh`` is wrong or
+    missing; ``malformed`` framed lines that are not sentences (bad address) or whose content
+    is impossible; ``overlong``
     sentences longer than MAX_SENTENCE; ``ignored`` well-formed sentences of types we do not
     use (proprietary included); ``undated`` epochs dropped because no date was known yet.
     """
@@ -319,20 +336,13 @@ class NmeaParser:
         self._buf = bytearray(MAX_SENTENCE)
         self._mv = memoryview(self._buf)
         self._n = -1  # bytes in _buf; -1: between sentences, hunting for '$'
-        self.sentences_ok = 0
-        self.checksum_errors = 0
-        self.malformed = 0
-        self.overlong = 0
-        self.ignored = 0
-        self.undated = 0
+        self.counts = array("I", [0] * len(COUNTS))  # COUNTS, read as attributes
         # Epoch in progress (None: none open) and its bookkeeping.
         self._fix = None
         self._ready = None  # finished Fix waiting to be handed to on_fix
         self._key = -1  # time of day in ms of the open epoch
-        self._mask = 0  # _HAS_* seen in the open epoch
+        self._mask = 0  # _HAS_* seen in the open epoch, and _SAID_*
         self._days = None  # RMC date of the open epoch (days since 1970), rollover-corrected
-        self._yes = False  # some sentence said "fix"
-        self._veto = False  # some sentence said "no fix" or "not a real fix"
         self._gga_talker = 0
         self._done_key = -1  # time of day of the last finished epoch: late sentences dropped
         # Whether the receiver sends GSA, so that an epoch waits for it. Start by assuming it
@@ -341,6 +351,12 @@ class NmeaParser:
         # Last known date (days since 1970) and the time of day it applied to.
         self._date = None
         self._date_key = 0
+
+    def __getattr__(self, name):
+        """The counters (:data:`COUNTS`) by name."""
+        if name in COUNTS:
+            return self.counts[COUNTS.index(name)]
+        raise AttributeError(name)
 
     # --- framing --------------------------------------------------------------------------
 
@@ -385,7 +401,7 @@ class NmeaParser:
             if n + m > MAX_SENTENCE:
                 # Too long for any real sentence (binary noise after a '$', a lost line end):
                 # drop it and hunt for the next '$'.
-                self.overlong += 1
+                self.counts[_OVERLONG] += 1
                 self._n = -1
                 i = e
                 continue
@@ -415,25 +431,25 @@ class NmeaParser:
     def _sentence(self, n):
         buf = self._buf
         if n and buf[0] == 0x50:  # 'P': proprietary ($PSRF, $PGRME, $PUBX, …)
-            self.ignored += 1
+            self.counts[_IGNORED] += 1
             return
         # Address: two talker letters and three type letters, then ','.
         if n < 6 or buf[5] != 0x2C:
-            self.malformed += 1
+            self.counts[_MALFORMED] += 1
             return
         for k in range(5):
             c = buf[k]
             if c < 0x41 or c > 0x5A:
-                self.malformed += 1
+                self.counts[_MALFORMED] += 1
                 return
         code = (buf[2] << 16) | (buf[3] << 8) | buf[4]
         if code != _GGA and code != _RMC and code != _GSA and code != _VTG:
-            self.ignored += 1
+            self.counts[_IGNORED] += 1
             return
         # Checksum: '*hh' must end the sentence; XOR of everything between '$' and '*'.
         star = n - 3
         if star < 5 or buf[star] != 0x2A:
-            self.checksum_errors += 1
+            self.counts[_CHECKSUM] += 1
             return
         hi = _hex_value(buf[n - 2])
         lo = _hex_value(buf[n - 1])
@@ -441,7 +457,7 @@ class NmeaParser:
         for c in self._mv[:star]:
             x ^= c
         if hi < 0 or lo < 0 or x != (hi << 4) | lo:
-            self.checksum_errors += 1
+            self.counts[_CHECKSUM] += 1
             return
         fields = bytes(self._mv[6:star]).split(b",")
         talker = _talker_bit(buf[0], buf[1])
@@ -457,9 +473,9 @@ class NmeaParser:
         except (ValueError, IndexError):
             # MalformedSentence in practice (the field parsers check everything); the wider
             # net is defence in depth: an unforeseen receiver must not kill the GNSS task.
-            self.malformed += 1
+            self.counts[_MALFORMED] += 1
         else:
-            self.sentences_ok += 1
+            self.counts[_OK] += 1
         self._deliver()
 
     def _deliver(self):
@@ -492,9 +508,9 @@ class NmeaParser:
         self._mask |= _HAS_GGA
         if quality is not None:
             if 1 <= quality <= 5:  # GPS, DGPS, PPS, RTK fixed, RTK float
-                self._yes = True
+                self._mask |= _SAID_FIX
             else:  # 0 invalid, 6 dead reckoning, 7 manual, 8 simulator
-                self._veto = True
+                self._mask |= _SAID_NO_FIX
             if fix.fix_quality is None:
                 fix.fix_quality = quality
         if sats is not None:
@@ -537,11 +553,11 @@ class NmeaParser:
             return
         self._mask |= _HAS_RMC
         if status == b"A":
-            self._yes = True
+            self._mask |= _SAID_FIX
         else:
-            self._veto = True
+            self._mask |= _SAID_NO_FIX
         if mode and mode[0] not in b"ADPRF":
-            self._veto = True
+            self._mask |= _SAID_NO_FIX
         if days is not None:
             self._days = days
         if speed_mkn is not None and fix.speed_mmps is None:
@@ -572,7 +588,7 @@ class NmeaParser:
             if fix.hdop_c is None:
                 fix.hdop_c = hdop
         if fix_type == 1:
-            self._veto = True  # "no fix" from the receiver's own solution status
+            self._mask |= _SAID_NO_FIX  # "no fix" from the receiver's own solution status
         if fix_type is not None and (fix.fix_type is None or fix_type > fix.fix_type):
             fix.fix_type = fix_type  # one GSA per constellation: keep the best
         self._mask |= _HAS_GSA
@@ -623,8 +639,6 @@ class NmeaParser:
         self._key = key
         self._mask = 0
         self._days = None
-        self._yes = False
-        self._veto = False
         self._gga_talker = 0
         return fix
 
@@ -655,7 +669,7 @@ class NmeaParser:
         if days is None:
             days = self._date
             if days is None:
-                self.undated += 1
+                self.counts[_UNDATED] += 1
                 return
             # No RMC in this epoch: carry the last date forward, a day later once the time
             # of day has wrapped past midnight. Only a big backward step is a wrap: smaller
@@ -666,5 +680,6 @@ class NmeaParser:
         self._date_key = key
         fix.t = days * 86400 + key // 1000
         fix.t_ms = key % 1000
-        fix.valid = self._yes and not self._veto and fix.lat_e7 is not None
+        said = self._mask & (_SAID_FIX | _SAID_NO_FIX)
+        fix.valid = said == _SAID_FIX and fix.lat_e7 is not None
         self._ready = fix
