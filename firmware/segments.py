@@ -45,6 +45,9 @@ _KX = const(3)
 _A_DT = const(4)
 _AX = const(5)
 _AY = const(6)
+_N_DT = const(7)  # the window's newest fix: the one a trace point is made of
+_N_LAT = const(8)
+_N_LON = const(9)
 
 
 class SegmentConfig:
@@ -95,12 +98,16 @@ class _Open:
         # local map within a 10 km cut): 12 and 20 bytes a point where tuples and their list
         # slots took 72 and 80 at 64 bits, and no 2-block tuple left behind per fix.
         self.trace = array("i")  # kept points: dt_s, lat_e7, lon_e7, dt_s, …
-        self.win = array("i")  # fixes since the last kept point: dt_s, lat, lon, x_mm, y_mm, …
+        # The fixes since the last kept point, as their local map positions x_mm, y_mm, … (8
+        # bytes a fix, a block of up to ~170 bytes: the newest fix's time and position, which
+        # a trace point is made of, are in ``geo``).
+        self.win = array("i")
         # The local map (mm east/north of the first point) for the deviation test: its origin
-        # _LAT0, _LON0 and scales _KY, _KX (µm per 1e-5°, set by the first point), then the
-        # last kept point's time and map position _A_DT, _AX, _AY. One array rather than seven
-        # attributes: this object's attribute table stays at 17 entries (272 bytes at 64 bits,
-        # not 368), which a sync's stow copies whole (firmware/README.md "Memory").
+        # _LAT0, _LON0 and scales _KY, _KX (µm per 1e-5°, set by the first point), the last
+        # kept point's time and map position _A_DT, _AX, _AY, and the window's newest fix
+        # _N_DT, _N_LAT, _N_LON. One array rather than ten attributes: this object's attribute
+        # table stays at 17 entries (272 bytes at 64 bits, not 368), which a sync's stow copies
+        # whole (firmware/README.md "Memory").
         self.geo = None
 
     def add_point(self, dt, lat, lon, cfg):
@@ -112,7 +119,7 @@ class _Open:
             # µm per 10^5 units (1e-7°) at this latitude: 10 km is flat enough for a 1e-4 test
             ky = distance_um(lat, lon, lat + (100000 if lat < 0 else -100000), lon)
             kx = distance_um(lat, lon, lat, lon + (100000 if lon < 0 else -100000))
-            self.geo = array("i", (lat, lon, ky, kx, dt, 0, 0))
+            self.geo = array("i", (lat, lon, ky, kx, dt, 0, 0, 0, 0, 0))
             return
         g = self.geo
         x = (lon - g[_LON0]) * g[_KX] // 100000000
@@ -121,11 +128,11 @@ class _Open:
         if tol is not None and self.win and not self._fits(x, y, tol):
             self._keep_last()
         win = self.win
-        win.append(dt)
-        win.append(lat)
-        win.append(lon)
         win.append(x)
         win.append(y)
+        g[_N_DT] = dt
+        g[_N_LAT] = lat
+        g[_N_LON] = lon
         if dt - g[_A_DT] >= cfg.trace_interval_s:
             self._keep_last()
 
@@ -139,7 +146,7 @@ class _Open:
         len2 = bx * bx + by * by
         tol2 = tol * tol
         win = self.win
-        for k in range(3, len(win), 5):
+        for k in range(0, len(win), 2):
             wx = win[k] - ax
             wy = win[k + 1] - ay
             t = wx * bx + wy * by
@@ -160,30 +167,57 @@ class _Open:
         # The window's newest fix becomes a trace point.
         win = self.win
         n = len(win)
-        dt = win[n - 5]
         g = self.geo
+        dt = g[_N_DT]
         g[_A_DT] = dt
         g[_AX] = win[n - 2]
         g[_AY] = win[n - 1]
         if len(self.trace) < 3 * (record.MAX_TRACE_POINTS - 1):
             self.trace.append(dt)
-            self.trace.append(win[n - 4])
-            self.trace.append(win[n - 3])
+            self.trace.append(g[_N_LAT])
+            self.trace.append(g[_N_LON])
             self.win = array("i")
         else:  # full (only with extreme configs): the newest point ends it
-            self.win = win[n - 5 :]
+            self.win = win[n - 2 :]
 
     def finish(self):
-        """The trace as the record's list of (dt_s, lat_e7, lon_e7), ended by the newest fix."""
-        win = self.win
+        """The trace as the record's sequence of (dt_s, lat_e7, lon_e7), ended by the newest
+        fix: a view of the packed points (Trace)."""
         trace = self.trace
-        if win:
-            n = len(win)
-            trace.append(win[n - 5])
-            trace.append(win[n - 4])
-            trace.append(win[n - 3])
+        if self.win:
+            g = self.geo
+            trace.append(g[_N_DT])
+            trace.append(g[_N_LAT])
+            trace.append(g[_N_LON])
             self.win = array("i")
-        return [(trace[k], trace[k + 1], trace[k + 2]) for k in range(0, len(trace), 3)]
+        return Trace(trace)
+
+
+class Trace:
+    """A segment's trace points as a read-only sequence of (dt_s, lat_e7, lon_e7) tuples over
+    the packed ints (dt, lat, lon, dt, …) the open segment kept: the record is committed
+    from it (firmware/commit.py reads it point by point) without a list of tuples — 72 bytes
+    a point at 64 bits, ~6 KB for a 15-minute segment, on the driving heap beside the commit
+    path's code. Equal to a list of the same tuples."""
+
+    def __init__(self, packed):
+        self.packed = packed
+
+    def __len__(self):
+        return len(self.packed) // 3
+
+    def __getitem__(self, i):
+        n = len(self.packed) // 3
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("trace point index out of range")
+        t = self.packed
+        k = 3 * i
+        return (t[k], t[k + 1], t[k + 2])
+
+    def __eq__(self, other):
+        return list(self) == list(other)
 
 
 class Segmenter:
